@@ -1,0 +1,8 @@
+//! Arch-neutral hypervisor logic. Builds and unit-tests on the host; the EL2
+//! binary (`hv`) links it. No unsafe, no hardware access.
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+pub mod log;
