@@ -1,0 +1,123 @@
+//! The hypervisor console: the physical UART, shared by hypervisor log lines
+//! and guest output. Lines stay whole: a hypervisor line that interrupts a
+//! partial guest line starts on a fresh line.
+
+use crate::hw::pl011::Pl011;
+use core::fmt::{self, Write};
+use core::sync::atomic::{AtomicU8, Ordering};
+use hv_core::log::Level;
+use spin::Mutex;
+
+struct Console {
+    uart: Option<Pl011>,
+    /// The last byte written was not a newline.
+    mid_line: bool,
+}
+
+static CONSOLE: Mutex<Console> = Mutex::new(Console { uart: None, mid_line: false });
+static LOGLVL: AtomicU8 = AtomicU8::new(Level::Debug as u8);
+static GUEST_LOGLVL: AtomicU8 = AtomicU8::new(Level::Debug as u8);
+
+/// Use the UART at `base` from now on.
+///
+/// # Safety
+/// See [`Pl011::new`].
+pub unsafe fn init(base: usize) {
+    // SAFETY: forwarded from this function's contract.
+    CONSOLE.lock().uart = Some(unsafe { Pl011::new(base) });
+}
+
+pub fn uart_rx_enable() {
+    if let Some(u) = &CONSOLE.lock().uart {
+        u.enable_rx_irq();
+    }
+}
+
+/// Read one byte the UART received, if any.
+pub fn getc() -> Option<u8> {
+    CONSOLE.lock().uart.as_ref().and_then(|u| u.getc())
+}
+
+pub fn set_levels(hv: Level, guest: Level) {
+    LOGLVL.store(hv as u8, Ordering::Relaxed);
+    GUEST_LOGLVL.store(guest as u8, Ordering::Relaxed);
+}
+
+pub fn enabled(l: Level) -> bool {
+    (l as u8) <= LOGLVL.load(Ordering::Relaxed)
+}
+
+pub fn guest_enabled(l: Level) -> bool {
+    (l as u8) <= GUEST_LOGLVL.load(Ordering::Relaxed)
+}
+
+impl Write for Console {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        if let Some(u) = &self.uart {
+            for b in s.bytes() {
+                if b == b'\n' {
+                    u.putc(b'\r');
+                }
+                u.putc(b);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Guest console bytes, written as they come.
+pub fn guest_putc(b: u8) {
+    let mut c = CONSOLE.lock();
+    if let Some(u) = &c.uart {
+        if b == b'\n' {
+            u.putc(b'\r');
+        }
+        u.putc(b);
+    }
+    c.mid_line = b != b'\n';
+}
+
+/// One hypervisor log line (prefix, message, newline), atomically.
+pub fn log_line(level: Level, args: fmt::Arguments) {
+    let mut c = CONSOLE.lock();
+    if c.mid_line {
+        let _ = c.write_str("\n");
+        c.mid_line = false;
+    }
+    let _ = write!(c, "(FV) {}", if level <= Level::Warning { level.tag() } else { "" });
+    let _ = c.write_fmt(args);
+    let _ = c.write_str("\n");
+}
+
+/// Best effort output on a panic path, even if the lock is held elsewhere.
+pub fn emergency(args: fmt::Arguments) {
+    // SAFETY-free: a forced unlock could interleave bytes but not corrupt
+    // memory; the UART is a plain register window.
+    if CONSOLE.is_locked() {
+        // SAFETY: we are on a panic path; interleaved output is acceptable.
+        unsafe { CONSOLE.force_unlock() };
+    }
+    let mut c = CONSOLE.lock();
+    let _ = c.write_str("\n");
+    let _ = c.write_fmt(args);
+    let _ = c.write_str("\n");
+}
+
+#[macro_export]
+macro_rules! log {
+    ($lvl:ident, $($arg:tt)*) => {
+        if $crate::console::enabled(hv_core::log::Level::$lvl) {
+            $crate::console::log_line(hv_core::log::Level::$lvl, format_args!($($arg)*));
+        }
+    };
+}
+
+/// Log a message caused by a guest, filtered by `guest_loglvl=`.
+#[macro_export]
+macro_rules! glog {
+    ($lvl:ident, $($arg:tt)*) => {
+        if $crate::console::guest_enabled(hv_core::log::Level::$lvl) {
+            $crate::console::log_line(hv_core::log::Level::$lvl, format_args!($($arg)*));
+        }
+    };
+}

@@ -1,0 +1,143 @@
+//! Guest exits: decode the syndrome and emulate. Every path either returns
+//! to the same vCPU (after updating its frame) or ends the domain.
+
+use crate::domain::Domain;
+use crate::hw::sysreg;
+use crate::run;
+use crate::trap::{Frame, Kind};
+use hv_arm::esr::{self, Exit};
+use hv_arm::mmio::{self, MmioAccess};
+
+/// Entry from the vectors for every exception taken to EL2.
+pub fn handle(frame: &mut Frame, kind: Kind) {
+    let Some((dom, v)) = run::current() else {
+        crate::fatal::hypervisor_fault(frame, kind);
+    };
+    match kind {
+        Kind::LowerSync | Kind::LowerIrq => {}
+        Kind::LowerFiq | Kind::LowerSError | Kind::Lower32 => {
+            crate::fatal::crash_domain(dom, v.id, frame, "unexpected exception from guest");
+        }
+        _ => crate::fatal::hypervisor_fault(frame, kind),
+    }
+    run::sync(dom, v.id);
+    if kind == Kind::LowerIrq {
+        crate::irq::handle_guest(dom, v.id);
+    } else {
+        sync_exit(dom, v.id, frame);
+    }
+    run::flush(dom, v.id);
+}
+
+fn sync_exit(dom: &Domain, vcpu: usize, frame: &mut Frame) {
+    let esr = sysreg::esr_el2::read();
+    match esr::decode(esr) {
+        Exit::Hvc64 { imm: 0 } => crate::psci::handle(dom, vcpu, frame),
+        Exit::Hvc64 { imm: 0xea1 } => {
+            // Xen hypercall: number in x16. Not offered to dom0 yet (no
+            // /hypervisor node), so answer as Xen does for an unknown call.
+            frame.x[0] = (-(xen_abi::errno::ENOSYS as i64)) as u64;
+        }
+        Exit::Hvc64 { .. } => crate::inject::undef(frame),
+        Exit::Smc64 { imm: 0 } => {
+            crate::psci::handle(dom, vcpu, frame);
+            frame.elr += 4;
+        }
+        Exit::Smc64 { .. } => crate::inject::undef(frame),
+        Exit::SysReg(acc) => {
+            sysreg_access(dom, vcpu, frame, &acc);
+        }
+        Exit::Wfx { .. } => frame.elr += 4,
+        Exit::DataAbortLower(da) => {
+            let ipa = mmio::fault_ipa(sysreg::hpfar_el2::read(), sysreg::far_el2::read());
+            match mmio::decode(&da, ipa) {
+                Some(acc) => {
+                    if emulate_mmio(dom, vcpu, frame, &acc) {
+                        frame.elr += 4;
+                    } else {
+                        crate::glog!(Warning, "d{}v{}: unhandled MMIO {} at IPA {:#x}, pc {:#x}",
+                            dom.id, vcpu, if acc.write { "write" } else { "read" }, ipa, frame.elr);
+                        crate::inject::data_abort(frame, sysreg::far_el2::read());
+                    }
+                }
+                None => {
+                    crate::glog!(Warning, "d{}v{}: undecodable data abort at IPA {:#x} (ESR {:#x}), pc {:#x}",
+                        dom.id, vcpu, ipa, esr, frame.elr);
+                    crate::inject::data_abort(frame, sysreg::far_el2::read());
+                }
+            }
+        }
+        _ => crate::fatal::crash_domain(dom, vcpu, frame, "unhandled trap"),
+    }
+}
+
+/// Trapped system-register accesses: SGI generation and the EL1 physical
+/// timer (not offered: RAZ/WI). Anything else is UNDEFINED for the guest.
+fn sysreg_access(dom: &Domain, vcpu: usize, frame: &mut Frame, acc: &esr::SysRegAccess) {
+    use hv_arm::esr as sr;
+    let key = acc.key();
+    if key == sr::ICC_SGI1R_EL1 {
+        if !acc.read {
+            let k = dom.vgic.lock().send_sgi(vcpu, frame.reg(acc.rt));
+            run::kick(k);
+        }
+    } else if key == sr::ICC_SGI0R_EL1 || key == sr::ICC_ASGI1R_EL1 {
+        // Group-0 / alternate-group SGIs do not exist for a non-secure guest.
+    } else if key == sr::CNTP_CTL_EL0 || key == sr::CNTP_CVAL_EL0 || key == sr::CNTP_TVAL_EL0 {
+        if acc.read {
+            frame.set_reg(acc.rt, 0);
+        }
+    } else {
+        crate::glog!(Warning, "d{}v{}: unhandled system register {:?} at pc {:#x}", dom.id, vcpu, acc, frame.elr);
+        crate::inject::undef(frame);
+        return;
+    }
+    frame.elr += 4;
+}
+
+/// Emulated MMIO: the vGIC distributor and redistributors and the vPL011.
+/// Returns false when nothing is emulated at the address.
+fn emulate_mmio(dom: &Domain, vcpu: usize, frame: &mut Frame, acc: &MmioAccess) -> bool {
+    let wval = acc.store_value(frame.reg(acc.reg));
+    let rval;
+    if let Some(off) = dom.gicd.offset(acc.ipa) {
+        let mut g = dom.vgic.lock();
+        if acc.write {
+            let k = g.dist_write(vcpu, off, acc.size, wval, &mut crate::platform::PhysGic);
+            drop(g);
+            run::kick(k);
+            return true;
+        }
+        rval = g.dist_read(vcpu, off, acc.size);
+    } else if let Some(off) = dom.gicr.offset(acc.ipa) {
+        let mut g = dom.vgic.lock();
+        if acc.write {
+            let k = g.redist_write(vcpu, off, acc.size, wval, &mut crate::platform::PhysGic);
+            drop(g);
+            run::kick(k);
+            return true;
+        }
+        rval = g.redist_read(vcpu, off, acc.size);
+    } else if let Some(off) = dom.uart.offset(acc.ipa) {
+        let mut u = dom.vuart.lock();
+        if acc.write {
+            if let Some(b) = u.write(off, acc.size, wval) {
+                crate::console::guest_putc(b);
+            }
+            rval = 0;
+        } else {
+            rval = u.read(off, acc.size);
+        }
+        let level = u.irq_level();
+        let k = dom.vgic.lock().set_level(vcpu, dom.uart_intid, level);
+        drop(u);
+        run::kick(k);
+        if acc.write {
+            return true;
+        }
+    } else {
+        return false;
+    }
+    frame.set_reg(acc.reg, acc.load_value(rval));
+    true
+}
