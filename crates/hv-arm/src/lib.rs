@@ -5,3 +5,10 @@
 #![forbid(unsafe_code)]
 
 extern crate alloc;
+
+pub mod esr;
+pub mod mmio;
+pub mod stage2;
+pub mod psci;
+pub mod vpl011;
+pub mod vgic;
