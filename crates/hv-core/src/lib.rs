@@ -5,4 +5,8 @@
 
 extern crate alloc;
 
+pub mod bootinfo;
+pub mod cmdline;
+pub mod dt;
 pub mod log;
+pub mod mem;
