@@ -21,12 +21,16 @@ pub fn handle(frame: &mut Frame, kind: Kind) {
         _ => crate::fatal::hypervisor_fault(frame, kind),
     }
     run::sync(dom, v.id);
+    let mut maintenance = None;
     if kind == Kind::LowerIrq {
-        crate::irq::handle_guest(dom, v.id);
+        maintenance = crate::irq::handle_guest(dom, v.id);
     } else {
         sync_exit(dom, v.id, frame);
     }
     run::flush(dom, v.id);
+    if let Some(iar) = maintenance {
+        crate::hw::gicv3::deactivate(iar);
+    }
 }
 
 fn sync_exit(dom: &Domain, vcpu: usize, frame: &mut Frame) {

@@ -18,8 +18,12 @@ pub fn set_uart_intid(intid: u32) {
 }
 
 /// Handle every pending physical interrupt while a vCPU of `dom` runs here.
-pub fn handle_guest(dom: &Domain, vcpu: usize) {
+/// Returns the maintenance interrupt's IAR if it fired: the caller
+/// deactivates it only after the next `flush` rewrote ICH_HCR_EL2, or the
+/// still-asserted level would fire it again at once.
+pub fn handle_guest(dom: &Domain, vcpu: usize) -> Option<u32> {
     let uart = UART_INTID.load(core::sync::atomic::Ordering::Relaxed);
+    let mut maintenance = None;
     loop {
         let iar = gicv3::ack();
         let intid = iar & 0xff_ffff;
@@ -28,6 +32,7 @@ pub fn handle_guest(dom: &Domain, vcpu: usize) {
         }
         gicv3::eoi(iar);
         match intid {
+            MAINTENANCE_PPI => maintenance = Some(iar),
             VTIMER_PPI => {
                 if dom.vgic.lock().is_enabled(vcpu, VTIMER_PPI) {
                     let k = dom.vgic.lock().inject(vcpu, VTIMER_PPI);
@@ -60,6 +65,7 @@ pub fn handle_guest(dom: &Domain, vcpu: usize) {
             _ => gicv3::deactivate(iar),
         }
     }
+    maintenance
 }
 
 /// Move received console bytes into the guest's vPL011.

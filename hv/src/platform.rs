@@ -18,6 +18,10 @@ impl PhysIrq for PhysGic {
         gicv3::set_spi_edge(pintid, edge);
     }
 
+    fn deactivate(&mut self, pintid: u32) {
+        gicv3::deactivate_spi(pintid);
+    }
+
     fn route_to_vcpu(&mut self, pintid: u32, vcpu: usize) {
         if let Some(mpidr) = crate::percpu::mpidr(vcpu) {
             gicv3::route_spi(pintid, mpidr);

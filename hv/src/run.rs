@@ -110,7 +110,8 @@ pub fn sync(dom: &Domain, vcpu: usize) {
     for (i, lr) in lrs.iter_mut().enumerate().take(n) {
         *lr = sysreg::ich_lr::read(i);
     }
-    dom.vgic.lock().sync(vcpu, &lrs[..n]);
+    let k = dom.vgic.lock().sync(vcpu, &lrs[..n]);
+    kick(k);
 }
 
 /// Load the list registers before re-entering the guest.
@@ -121,11 +122,10 @@ pub fn flush(dom: &Domain, vcpu: usize) {
     for (i, lr) in lrs.iter().enumerate().take(n) {
         sysreg::ich_lr::write(i, *lr);
     }
-    // En, plus UIE when more interrupts wait than fit: the maintenance
-    // interrupt then fires once the LRs (nearly) drain and we refill.
-    let hcr = 1 | if out.overflow { 1 << 1 } else { 0 };
+    // En, plus UIE/NPIE when more interrupts wait than fit: the
+    // maintenance interrupt then fires once the LRs drain and we refill.
     // SAFETY: only the virtual CPU interface of the vCPU on this CPU changes.
-    unsafe { sysreg::ich_hcr_el2::write(hcr) };
+    unsafe { sysreg::ich_hcr_el2::write(out.ich_hcr_el2()) };
 }
 
 /// Make the physical CPUs running the vCPUs in `k` (other than this one)

@@ -182,6 +182,16 @@ pub fn set_spi_edge(intid: u32, edge: bool) {
     g.gicd.write32(off, if edge { v | 1 << shift } else { v & !(1 << shift) });
 }
 
+/// Deactivate SPI `intid` through the distributor (a guest cleared the
+/// active state of a pass-through interrupt it had not completed).
+pub fn deactivate_spi(intid: u32) {
+    let g = gic();
+    if intid < 32 || intid >= g.lines {
+        return;
+    }
+    g.gicd.write32(GICD_ICACTIVER + (intid / 32) as usize * 4, 1 << (intid % 32));
+}
+
 /// Route SPI `intid` to the physical CPU with `mpidr`.
 pub fn route_spi(intid: u32, mpidr: u64) {
     let g = gic();
