@@ -8,5 +8,6 @@ extern crate alloc;
 pub mod bootinfo;
 pub mod cmdline;
 pub mod dt;
+pub mod guest;
 pub mod log;
 pub mod mem;
