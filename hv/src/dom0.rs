@@ -140,7 +140,9 @@ pub fn build(bi: &BootInfo, host_dtb: &[u8], dtb_pa: u64, nr_pcpus: usize) -> Re
     let mut tables = HeapTables;
     let mut s2 = Stage2::new(&mut tables).map_err(BuildError::Stage2)?;
     s2.map(&mut tables, base, base, size, MemType::Normal, Access::ReadWrite).map_err(BuildError::Stage2)?;
-    let mut exclude: Vec<Range> = Vec::new();
+    // Never pass through host RAM (a DT `reg` could name hypervisor memory)
+    // or the hypervisor's UART (dom0 sees an emulated one at its address).
+    let mut exclude: Vec<Range> = bi.ram.clone();
     if let Some(u) = uart {
         exclude.push(Range::new(u.base & !0xfff, 0x1000));
     }
