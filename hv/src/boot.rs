@@ -104,5 +104,5 @@ pub fn image_range() -> (u64, u64) {
 
 /// Physical address secondaries start at (identity-mapped).
 pub fn secondary_entry_pa() -> u64 {
-    secondary_entry as usize as u64
+    secondary_entry as *const () as usize as u64
 }

@@ -91,10 +91,9 @@ pub fn log_line(level: Level, args: fmt::Arguments) {
 
 /// Best effort output on a panic path, even if the lock is held elsewhere.
 pub fn emergency(args: fmt::Arguments) {
-    // SAFETY-free: a forced unlock could interleave bytes but not corrupt
-    // memory; the UART is a plain register window.
     if CONSOLE.is_locked() {
-        // SAFETY: we are on a panic path; interleaved output is acceptable.
+        // SAFETY: a panic path may hold the lock; a forced unlock can only
+        // interleave bytes on the UART, a plain register window.
         unsafe { CONSOLE.force_unlock() };
     }
     let mut c = CONSOLE.lock();

@@ -18,8 +18,9 @@ const MIB: u64 = 1 << 20;
 const DEFAULT_DOM0_MEM: u64 = 512 * MIB;
 const GICR_FRAME: u64 = 0x20000;
 
-/// Why dom0 could not be built.
+/// Why dom0 could not be built (printed with `{:?}` on the way to a panic).
 #[derive(Debug)]
+#[allow(dead_code)] // fields are read by Debug only
 pub enum BuildError {
     NoKernel,
     NoMemory(u64),
@@ -185,6 +186,5 @@ pub fn build(bi: &BootInfo, host_dtb: &[u8], dtb_pa: u64, nr_pcpus: usize) -> Re
         vttbr: stage2::vttbr_el2(s2.root_pa(), 1),
         vtcr: stage2::vtcr_el2(parange),
         cntvoff: sysreg::cntpct_el0::read(),
-        ram: alloc::vec![bank],
     })
 }

@@ -51,8 +51,6 @@ pub struct Domain {
     pub vttbr: u64,
     pub vtcr: u64,
     pub cntvoff: u64,
-    /// Guest RAM banks (IPA == PA for dom0).
-    pub ram: Vec<hv_core::mem::Range>,
 }
 
 impl Domain {

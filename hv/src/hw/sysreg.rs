@@ -6,6 +6,7 @@
 macro_rules! sysreg {
     ($(#[$m:meta])* $name:ident, $reg:literal, ro) => {
         $(#[$m])*
+        #[allow(dead_code)] // each register gets its full accessor set
         pub mod $name {
             #[inline(always)]
             pub fn read() -> u64 {
@@ -18,6 +19,7 @@ macro_rules! sysreg {
     };
     ($(#[$m:meta])* $name:ident, $reg:literal, rw) => {
         $(#[$m])*
+        #[allow(dead_code)] // each register gets its full accessor set
         pub mod $name {
             #[inline(always)]
             pub fn read() -> u64 {
@@ -146,13 +148,6 @@ pub mod ich_lr {
 pub fn isb() {
     // SAFETY: a barrier has no memory-safety effect.
     unsafe { core::arch::asm!("isb", options(nostack, preserves_flags)) };
-}
-
-/// Full-system data synchronisation barrier.
-#[inline(always)]
-pub fn dsb_sy() {
-    // SAFETY: a barrier has no memory-safety effect.
-    unsafe { core::arch::asm!("dsb sy", options(nostack, preserves_flags)) };
 }
 
 /// Wait for an interrupt (wakes on a pending physical IRQ even when masked at EL2).
