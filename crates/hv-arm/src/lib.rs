@@ -10,5 +10,6 @@ pub mod esr;
 pub mod mmio;
 pub mod stage2;
 pub mod psci;
+pub mod s1walk;
 pub mod vpl011;
 pub mod vgic;
