@@ -8,6 +8,7 @@ extern crate alloc;
 pub mod bootinfo;
 pub mod cmdline;
 pub mod dt;
+pub mod evtchn;
 pub mod grant;
 pub mod guest;
 pub mod log;
