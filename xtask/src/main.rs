@@ -1,4 +1,187 @@
-fn main() {
-    eprintln!("xtask: not yet implemented");
-    std::process::exit(2);
+//! `cargo xtask`: the single entry point to build, run, test and benchmark Ferrovisor.
+//!
+//! Progress goes to stderr as `[xtask] ...` lines; stdout carries only results
+//! (the image path for `image`, test lines and the summary for `test`, the table for `bench`).
+
+mod args;
+mod bench;
+mod console;
+mod debian;
+mod image;
+mod initramfs;
+mod qemu;
+mod setup;
+mod tests;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use anyhow::{bail, Context, Result};
+
+use args::Args;
+use debian::Flavour;
+use qemu::{Hypervisor, Vm};
+
+/// Prints a progress line on stderr.
+macro_rules! say {
+    ($($arg:tt)*) => { eprintln!("[xtask] {}", format_args!($($arg)*)) };
+}
+pub(crate) use say;
+
+const USAGE: &str = "\
+usage: cargo xtask <command> [options]
+
+commands:
+  setup                 install missing apt packages / rustup targets (idempotent)
+  fetch                 download + extract the Debian arm64 kernels, busybox, Xen
+  image                 build hv (release) and write target/ferrovisor.bin; prints its path last
+  run                   boot an interactive dom0 busybox shell ('poweroff -f' quits)
+      --hypervisor ferrovisor|xen|native   (default ferrovisor)
+      --kernel cloud|generic               (default cloud)
+      --smp N (2)  --mem MiB (2048)  --cpu a57|a53|a72 (a57)  --icount
+      --module NAME         insert NAME.ko (+ its depends) and load it at boot; repeatable
+      --append ARGS         extra dom0 kernel arguments
+  test [FILTER]         host unit tests, then the QEMU boot tests whose name contains FILTER
+      --hypervisor ferrovisor|xen|native   (default ferrovisor)
+  bench boot            native vs Xen 4.17 vs Ferrovisor boot/CPU medians
+      --runs N (5)  --icount (adds -icount shift=0 and uses -smp 1)
+
+env: FERROVISOR_CACHE (default ~/.cache/ferrovisor) holds the Debian downloads.";
+
+fn main() -> ExitCode {
+    match run(Args::from_env()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("[xtask] error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(mut args: Args) -> Result<ExitCode> {
+    let Some(cmd) = args.next_positional() else {
+        println!("{USAGE}");
+        return Ok(ExitCode::SUCCESS);
+    };
+    match cmd.as_str() {
+        "setup" => {
+            args.finish()?;
+            setup::ensure()?;
+        }
+        "fetch" => {
+            args.finish()?;
+            setup::ensure()?;
+            debian::Artifacts::fetch()?;
+        }
+        "image" => {
+            args.finish()?;
+            let path = image::build()?;
+            println!("{}", path.display());
+        }
+        "run" => return interactive(args),
+        "test" => {
+            let hv = args.value("--hypervisor")?.map_or(Ok(Hypervisor::Ferrovisor), |s| s.parse())?;
+            let filter = args.next_positional();
+            args.finish()?;
+            return tests::run(hv, filter.as_deref());
+        }
+        "bench" => {
+            // Options first: their values must not be taken for the positional.
+            let runs = args.value("--runs")?.map_or(Ok(5), |s| s.parse()).context("--runs")?;
+            let icount = args.flag("--icount");
+            match args.next_positional().as_deref() {
+                Some("boot") => {}
+                other => bail!("unknown bench `{}`; available: boot", other.unwrap_or_default()),
+            }
+            args.finish()?;
+            bench::boot(runs, icount)?;
+        }
+        "help" | "-h" | "--help" => println!("{USAGE}"),
+        other => bail!("unknown command {other:?}\n{USAGE}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `cargo xtask run`: QEMU on the terminal with an interactive dom0 shell.
+fn interactive(mut args: Args) -> Result<ExitCode> {
+    let hv: Hypervisor = args.value("--hypervisor")?.map_or(Ok(Hypervisor::Ferrovisor), |s| s.parse())?;
+    let flavour: Flavour = args.value("--kernel")?.map_or(Ok(Flavour::Cloud), |s| s.parse())?;
+    let smp = args.value("--smp")?.map_or(Ok(2), |s| s.parse()).context("--smp")?;
+    let mem_mib = args.value("--mem")?.map_or(Ok(2048), |s| s.parse()).context("--mem")?;
+    let cpu = args.value("--cpu")?.map_or("cortex-a57".into(), |c| {
+        if c.starts_with("cortex-") { c } else { format!("cortex-{c}") }
+    });
+    let icount = args.flag("--icount");
+    let modules = args.values("--module")?;
+    let append = args.value("--append")?;
+    args.finish()?;
+
+    setup::ensure()?;
+    let art = debian::Artifacts::fetch()?;
+    let kernel = art.kernel(flavour);
+    let mut rd = initramfs::Initramfs::busybox_root(&art.busybox, initramfs::SHELL_INIT)?;
+    let order = rd.add_modules(kernel, &modules)?;
+    if !order.is_empty() {
+        say!("modules loaded at boot: {}", order.join(" "));
+    }
+    let initrd = work_dir()?.join("run-initrd.gz");
+    rd.write_gz(&initrd)?;
+
+    let vm = Vm {
+        host: hv.prepare(&art)?,
+        cpu,
+        smp,
+        mem_mib,
+        icount,
+        kernel: kernel.image.clone(),
+        initrd,
+        extra_args: append,
+    };
+    let mut cmd = vm.command();
+    say!("{}", qemu::display(&cmd));
+    let status = cmd.status().context("starting qemu-system-aarch64")?;
+    Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// The workspace root (the parent of xtask/).
+fn workspace_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives inside the workspace")
+}
+
+/// Cargo's target directory, honouring CARGO_TARGET_DIR.
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|p| if p.is_absolute() { p } else { workspace_root().join(p) })
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
+/// Scratch space for generated initramfs images and console logs: `target/xtask/`.
+fn work_dir() -> Result<PathBuf> {
+    let dir = target_dir().join("xtask");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
+}
+
+/// Runs `cmd`, failing with its rendering when it exits non-zero.
+fn run_checked(cmd: &mut Command) -> Result<()> {
+    let status = cmd.status().with_context(|| format!("starting {}", qemu::display(cmd)))?;
+    if !status.success() {
+        bail!("`{}` failed ({status})", qemu::display(cmd));
+    }
+    Ok(())
+}
+
+/// Runs `cmd` and returns its stdout, failing when it exits non-zero.
+fn output_of(cmd: &mut Command) -> Result<String> {
+    let out = cmd.output().with_context(|| format!("starting {}", qemu::display(cmd)))?;
+    if !out.status.success() {
+        bail!(
+            "`{}` failed ({}): {}",
+            qemu::display(cmd),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }

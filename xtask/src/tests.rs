@@ -1,0 +1,147 @@
+//! `cargo xtask test`: host unit tests, then QEMU boot tests of dom0 under a hypervisor.
+//!
+//! Each boot test runs testing/init-test.sh as dom0's /init and checks its FV-* markers,
+//! each within its own deadline, then that QEMU exits with status 0 after `poweroff -f`.
+
+use std::path::Path;
+use std::process::{Command, ExitCode};
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, ensure, Context, Result};
+
+use crate::console::Console;
+use crate::debian::{Artifacts, Flavour};
+use crate::initramfs::{Initramfs, TEST_INIT};
+use crate::qemu::{Host, Hypervisor, Vm};
+use crate::{run_checked, say, setup, work_dir, workspace_root};
+
+struct Case {
+    name: &'static str,
+    flavour: Flavour,
+    smp: u32,
+}
+
+const CASES: &[Case] = &[
+    Case { name: "boot_smp1", flavour: Flavour::Cloud, smp: 1 },
+    Case { name: "boot_smp2", flavour: Flavour::Cloud, smp: 2 },
+    Case { name: "boot_smp4", flavour: Flavour::Cloud, smp: 4 },
+    Case { name: "boot_generic_smp2", flavour: Flavour::Generic, smp: 2 },
+];
+
+const MEM_MIB: u32 = 2048;
+const CPU: &str = "cortex-a57";
+
+/// Per-marker deadlines, each counted from the previous marker. TCG is slow and noisy
+/// (4 vCPUs share 2 host cores in CI), hence the generous values.
+const TO_INIT: Duration = Duration::from_secs(120);
+const TO_STEP: Duration = Duration::from_secs(60);
+const TO_JOBS: Duration = Duration::from_secs(180);
+const TO_EXIT: Duration = Duration::from_secs(30);
+
+/// `sleep 2` as measured by dom0's /proc/uptime must be within 5% of 2 s.
+const SLEEP_RANGE: std::ops::RangeInclusive<f64> = 1.9..=2.1;
+
+/// Console lines shown when a test fails.
+const TAIL: usize = 40;
+
+/// Runs the host unit tests (only without a filter), then the boot tests whose name contains `filter`.
+pub fn run(hv: Hypervisor, filter: Option<&str>) -> Result<ExitCode> {
+    if filter.is_none() {
+        say!("cargo test (host unit tests of the default workspace members)");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        run_checked(Command::new(cargo).arg("test").current_dir(workspace_root())).context("host unit tests")?;
+    }
+    let cases: Vec<&Case> = CASES.iter().filter(|c| filter.is_none_or(|f| c.name.contains(f))).collect();
+    if cases.is_empty() {
+        let names: Vec<&str> = CASES.iter().map(|c| c.name).collect();
+        return Err(anyhow!("no boot test matches `{}`; tests: {}", filter.unwrap_or_default(), names.join(", ")));
+    }
+
+    setup::ensure()?;
+    let art = Artifacts::fetch()?;
+    let dir = work_dir()?;
+    let initrd = dir.join("test-initrd.gz");
+    Initramfs::busybox_root(&art.busybox, TEST_INIT)?.write_gz(&initrd)?;
+    let logs = dir.join("logs");
+    std::fs::create_dir_all(&logs)?;
+    // A hypervisor that cannot be built fails every test, with the reason.
+    let host = hv.prepare(&art).map_err(|e| format!("{e:#}"));
+
+    say!("running {} boot test(s) under {}", cases.len(), hv.name());
+    let (mut passed, mut failed) = (0, 0);
+    for case in cases {
+        let start = Instant::now();
+        let result = match &host {
+            Ok(host) => boot(case, host, &art, &initrd, &logs.join(format!("{}-{}.log", hv.name(), case.name))),
+            Err(e) => Err(format!("{} image: {e}", hv.name())),
+        };
+        let secs = start.elapsed().as_secs_f64();
+        match result {
+            Ok(()) => {
+                passed += 1;
+                println!("test {} ... ok ({secs:.1} s)", case.name);
+            }
+            Err(e) => {
+                failed += 1;
+                println!("test {} ... FAILED ({secs:.1} s)\n{e}", case.name);
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// One boot test; the error carries the reason, the console tail and the log's path.
+fn boot(case: &Case, host: &Host, art: &Artifacts, initrd: &Path, log: &Path) -> Result<(), String> {
+    let vm = Vm {
+        host: host.clone(),
+        cpu: CPU.into(),
+        smp: case.smp,
+        mem_mib: MEM_MIB,
+        icount: false,
+        kernel: art.kernel(case.flavour).image.clone(),
+        initrd: initrd.to_path_buf(),
+        extra_args: None,
+    };
+    let mut console = Console::spawn(vm.command()).map_err(|e| format!("{e:#}"))?;
+    let result = check(&mut console, case.smp);
+    let lines = console.finish(log).map_err(|e| format!("{e:#}"))?;
+    result.map_err(|e| {
+        let tail: String = lines[lines.len().saturating_sub(TAIL)..].iter().map(|l| format!("    | {l}\n")).collect();
+        format!("  error: {e:#}\n  last {TAIL} console lines:\n{tail}  full console: {}", log.display())
+    })
+}
+
+/// Checks the markers of testing/init-test.sh in order.
+fn check(console: &mut Console, smp: u32) -> Result<()> {
+    let (uptime, wall) = console.expect("FV-INIT uptime=", TO_INIT)?;
+    say!("dom0 /init after {:.1} s host time (dom0 uptime {uptime} s)", wall.as_secs_f64());
+
+    let (nproc, _) = console.expect("FV-NPROC ", TO_STEP)?;
+    let nproc: u32 = field(&nproc, 0)?;
+    ensure!(nproc == smp, "dom0 sees {nproc} CPUs, expected {smp}");
+
+    let (slept, _) = console.expect("FV-SLEEP ", TO_STEP)?;
+    let slept: f64 = field(&slept, 0)?;
+    ensure!(SLEEP_RANGE.contains(&slept), "`sleep 2` took {slept} s of dom0 uptime, expected {SLEEP_RANGE:?}");
+
+    let (jobs, _) = console.expect("FV-JOBS ", TO_JOBS)?;
+    let (done, secs): (u32, f64) = (field(&jobs, 0)?, field(&jobs, 1)?);
+    ensure!(done == smp, "{done} of {smp} CPU-bound jobs finished");
+    say!("{smp} CPU-bound job(s) took {secs} s of dom0 time");
+
+    console.expect("FV-DONE", TO_STEP)?;
+    let status = console.wait_exit(TO_EXIT)?;
+    ensure!(status.success(), "QEMU exited with {status} after FV-DONE");
+    Ok(())
+}
+
+/// The `i`-th whitespace-separated field of a marker's payload.
+pub fn field<T: FromStr>(payload: &str, i: usize) -> Result<T> {
+    payload
+        .split_whitespace()
+        .nth(i)
+        .and_then(|f| f.parse().ok())
+        .ok_or_else(|| anyhow!("cannot parse field {i} of marker payload `{payload}`"))
+}
