@@ -77,6 +77,22 @@ pub fn guest_putc(b: u8) {
     c.mid_line = b != b'\n';
 }
 
+/// Guest console bytes (dom0's hvc0 via console_io), written as they come.
+pub fn guest_write(bytes: &[u8]) {
+    let mut c = CONSOLE.lock();
+    if let Some(u) = &c.uart {
+        for &b in bytes {
+            if b == b'\n' {
+                u.putc(b'\r');
+            }
+            u.putc(b);
+        }
+    }
+    if let Some(&last) = bytes.last() {
+        c.mid_line = last != b'\n';
+    }
+}
+
 /// One hypervisor log line (prefix, message, newline), atomically.
 pub fn log_line(level: Level, args: fmt::Arguments) {
     let mut c = CONSOLE.lock();

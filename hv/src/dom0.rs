@@ -115,7 +115,13 @@ pub fn build(bi: &BootInfo, host_dtb: &[u8], dtb_pa: u64, nr_pcpus: usize) -> Re
         initrd,
         gicr_size: nr_vcpus as u64 * GICR_FRAME,
         hide_paths: &hide,
-        hypervisor: None,
+        // As Xen: the grant-table window is host address space dom0 can
+        // never own (the hypervisor image), the upcall the lowest free PPI.
+        hypervisor: Some(hv_core::dt::HypervisorNode {
+            grant_table: Range::new(img_start, crate::xen::MAX_GRANT_FRAMES as u64 * 4096),
+            extended: Vec::new(),
+            evtchn_ppi_intid: crate::xen::EVTCHN_PPI,
+        }),
     };
     let dtb = hv_core::dt::build_dom0_dtb(&dt_cfg).map_err(BuildError::Dt)?;
     let dtb_at = next;
@@ -174,6 +180,7 @@ pub fn build(bi: &BootInfo, host_dtb: &[u8], dtb_pa: u64, nr_pcpus: usize) -> Re
         })
         .collect();
     let parange = (sysreg::id_aa64mmfr0_el1::read() & 0xf) as u8;
+    let xen = crate::xen::XenDom::new(0, nr_vcpus).ok_or(BuildError::NoMemory(4096))?;
     Ok(Domain {
         id: 0,
         vcpus,
@@ -186,5 +193,8 @@ pub fn build(bi: &BootInfo, host_dtb: &[u8], dtb_pa: u64, nr_pcpus: usize) -> Re
         vttbr: stage2::vttbr_el2(s2.root_pa(), 1),
         vtcr: stage2::vtcr_el2(parange),
         cntvoff: sysreg::cntpct_el0::read(),
+        s2: Mutex::new(s2),
+        ram: alloc::vec![bank],
+        xen,
     })
 }

@@ -5,6 +5,8 @@
 //! Lock order: `Vcpu::power` -> `Domain::vgic`; `Domain::vuart` -> `Domain::vgic`.
 
 use alloc::vec::Vec;
+use hv_arm::stage2::Stage2;
+use hv_core::mem::Range;
 use hv_arm::vgic::Vgic;
 use hv_arm::vpl011::Vpl011;
 use spin::{Mutex, Once};
@@ -51,6 +53,13 @@ pub struct Domain {
     pub vttbr: u64,
     pub vtcr: u64,
     pub cntvoff: u64,
+    /// Stage-2 tables (IPA -> PA), changed by ballooning, grant mapping and
+    /// add_to_physmap while the domain runs.
+    pub s2: Mutex<Stage2>,
+    /// RAM the domain owns (for dom0: host frames, IPA == PA).
+    pub ram: Vec<Range>,
+    /// The domain's Xen interface: event channels, grants, shared_info.
+    pub xen: crate::xen::XenDom,
 }
 
 impl Domain {
@@ -67,3 +76,32 @@ impl Domain {
 
 /// The hardware domain.
 pub static DOM0: Once<Domain> = Once::new();
+
+/// Nanoseconds of the domain's virtual counter (Xen's system time for it).
+pub fn system_time_ns(dom: &Domain) -> u64 {
+    let ticks = crate::hw::sysreg::cntpct_el0::read().wrapping_sub(dom.cntvoff);
+    let freq = crate::hw::sysreg::cntfrq_el0::read().max(1);
+    ((ticks as u128 * 1_000_000_000) / freq as u128) as u64
+}
+
+/// SCHEDOP_shutdown / remote_shutdown. The hardware domain's end is the
+/// machine's, as with Xen.
+#[allow(non_upper_case_globals)] // Xen's constant names
+pub fn shutdown(dom: &Domain, reason: u32) {
+    use xen_abi::sched::*;
+    let what = match reason {
+        SHUTDOWN_poweroff => "powered off",
+        SHUTDOWN_reboot => "rebooted",
+        SHUTDOWN_crash => "crashed",
+        SHUTDOWN_watchdog => "watchdog timeout",
+        _ => return, // suspend / soft_reset: not offered
+    };
+    crate::log!(Info, "d{}: shutdown ({})", dom.id, what);
+    if dom.id == 0 {
+        crate::log!(Info, "Hardware domain {}: {} the machine", what, if reason == SHUTDOWN_reboot { "resetting" } else { "halting" });
+        if reason == SHUTDOWN_reboot {
+            crate::hw::firmware::system_reset();
+        }
+        crate::hw::firmware::system_off();
+    }
+}

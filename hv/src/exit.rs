@@ -27,6 +27,7 @@ pub fn handle(frame: &mut Frame, kind: Kind) {
     } else {
         sync_exit(dom, v.id, frame);
     }
+    crate::xen::sample_upcall(dom, v.id);
     run::flush(dom, v.id);
     if let Some(iar) = maintenance {
         crate::hw::gicv3::deactivate(iar);
@@ -37,11 +38,7 @@ fn sync_exit(dom: &Domain, vcpu: usize, frame: &mut Frame) {
     let esr = sysreg::esr_el2::read();
     match esr::decode(esr) {
         Exit::Hvc64 { imm: 0 } => crate::psci::handle(dom, vcpu, frame),
-        Exit::Hvc64 { imm: 0xea1 } => {
-            // Xen hypercall: number in x16. Not offered to dom0 yet (no
-            // /hypervisor node), so answer as Xen does for an unknown call.
-            frame.x[0] = (-(xen_abi::errno::ENOSYS as i64)) as u64;
-        }
+        Exit::Hvc64 { imm: 0xea1 } => crate::xen::hypercall::handle(dom, vcpu, frame),
         Exit::Hvc64 { .. } => crate::inject::undef(frame),
         Exit::Smc64 { imm: 0 } => {
             crate::psci::handle(dom, vcpu, frame);

@@ -71,11 +71,12 @@ pub fn handle_guest(dom: &Domain, vcpu: usize) -> Option<u32> {
 /// Move received console bytes into the guest's vPL011.
 fn uart_rx(dom: &Domain) {
     let mut u = dom.vuart.lock();
-    // Bounded: the vPL011 FIFO is small, and a full FIFO stops the loop.
+    // Bounded: at most a FIFO's worth per interrupt. Dom0's hvc0 gets the
+    // bytes once it listens (VIRQ_CONSOLE), else its emulated PL011.
     for _ in 0..64 {
         match crate::console::getc() {
             Some(b) => {
-                if !u.push_rx(b) {
+                if !crate::xen::console_input(dom, b) && !u.push_rx(b) {
                     break;
                 }
             }

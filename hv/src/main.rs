@@ -23,10 +23,14 @@ mod platform;
 mod psci;
 mod run;
 mod trap;
+mod xen;
 
 use core::sync::atomic::{AtomicBool, Ordering};
 use hv_core::bootinfo::BootInfo;
 use hw::{firmware, gicv3, sysreg};
+
+/// The hypervisor command line (XENVER_commandline).
+pub static CMDLINE: spin::Once<alloc::string::String> = spin::Once::new();
 
 /// GIC redistributor region, published for the secondaries.
 static GICR: spin::Once<(usize, usize)> = spin::Once::new();
@@ -57,6 +61,7 @@ extern "C" fn primary_main(dtb_pa: u64) -> ! {
         }
     };
     let cmd = &bi.cmdline;
+    CMDLINE.call_once(|| alloc::string::String::from(bi.xen_cmdline));
     if let Some(u) = &bi.uart {
         // SAFETY: the host DT names this PL011 as the hypervisor's console;
         // dom0's stage-2 never maps it (it sees an emulated one).

@@ -1,0 +1,688 @@
+//! Xen hypercalls (`HVC #0xEA1`, number in x16, arguments x0-x4, result in
+//! x0) as Xen 4.17 on Arm answers them. Pointer arguments are guest virtual
+//! addresses of the calling vCPU, translated through its own stage-1 tables
+//! and the domain's stage-2; anything that does not map is `-EFAULT`.
+
+#![allow(non_upper_case_globals)] // Xen's constant names, matched as patterns
+
+use super::mem::DomMem;
+use super::{notify, EVTCHN_PPI};
+use crate::domain::Domain;
+use crate::hw::sysreg;
+use crate::platform::HeapTables;
+use crate::trap::Frame;
+use hv_arm::s1walk::{self, S1Regs};
+use hv_arm::stage2::{Access, MemType};
+use hv_core::evtchn::{self, Peer};
+use hv_core::grant::{self, CopyEnv, GrantMapper, GrantTable};
+use hv_core::guest::GuestFault;
+use xen_abi::errno::*;
+use xen_abi::event_channel::*;
+use xen_abi::grant_table::*;
+use xen_abi::memory::*;
+use xen_abi::xen::*;
+use zerocopy::{FromBytes, FromZeros, Immutable, IntoBytes, KnownLayout};
+
+type R = Result<i64, i32>;
+
+/// Most elements one grant-table or memory call may carry (Xen preempts
+/// long calls with continuations; we refuse absurd counts instead).
+const MAX_BATCH: u64 = 1 << 16;
+
+/// Everything one hypercall needs about its caller.
+pub struct Ctx<'a> {
+    pub dom: &'a Domain,
+    pub vcpu: usize,
+    regs: S1Regs,
+}
+
+impl<'a> Ctx<'a> {
+    fn new(dom: &'a Domain, vcpu: usize) -> Self {
+        let regs = S1Regs {
+            sctlr_el1: sysreg::sctlr_el1::read(),
+            tcr_el1: sysreg::tcr_el1::read(),
+            ttbr0_el1: sysreg::ttbr0_el1::read(),
+            ttbr1_el1: sysreg::ttbr1_el1::read(),
+        };
+        Ctx { dom, vcpu, regs }
+    }
+
+    fn mem(&self) -> DomMem<'a> {
+        DomMem(self.dom)
+    }
+
+    fn privileged(&self) -> bool {
+        self.dom.id == 0
+    }
+
+    fn read<T: FromBytes + IntoBytes + KnownLayout + Immutable>(&self, va: u64) -> Result<T, i32> {
+        let mut v = T::new_zeroed();
+        s1walk::copy_from_guest(&self.regs, &self.mem(), va, v.as_mut_bytes()).map_err(|_| EFAULT)?;
+        Ok(v)
+    }
+
+    fn write<T: IntoBytes + Immutable>(&self, va: u64, v: &T) -> Result<(), i32> {
+        s1walk::copy_to_guest(&self.regs, &self.mem(), va, v.as_bytes()).map_err(|_| EFAULT)
+    }
+
+    fn read_bytes(&self, va: u64, buf: &mut [u8]) -> Result<(), i32> {
+        s1walk::copy_from_guest(&self.regs, &self.mem(), va, buf).map_err(|_| EFAULT)
+    }
+
+    /// `dom` as a domain id this call may act on: itself only, for now
+    /// (dom0 is the only domain).
+    fn target(&self, dom: u16) -> Result<u16, i32> {
+        if dom == DOMID_SELF || dom == self.dom.id {
+            Ok(self.dom.id)
+        } else if self.privileged() {
+            Err(ESRCH)
+        } else {
+            Err(EPERM)
+        }
+    }
+}
+
+/// Entry from the trap handler.
+pub fn handle(dom: &Domain, vcpu: usize, frame: &mut Frame) {
+    let ctx = Ctx::new(dom, vcpu);
+    let a = [frame.x[0], frame.x[1], frame.x[2], frame.x[3], frame.x[4]];
+    let r = dispatch(&ctx, frame.x[16], a, true);
+    frame.x[0] = r as u64;
+}
+
+fn dispatch(ctx: &Ctx, nr: u64, a: [u64; 5], top: bool) -> i64 {
+    let r: R = match nr {
+        HYPERVISOR_xen_version => version(ctx, a[0], a[1]),
+        HYPERVISOR_memory_op => memory_op(ctx, a[0], a[1]),
+        HYPERVISOR_grant_table_op => grant_table_op(ctx, a[0], a[1], a[2]),
+        HYPERVISOR_event_channel_op => event_channel_op(ctx, a[0], a[1]),
+        HYPERVISOR_sched_op => sched_op(ctx, a[0], a[1]),
+        HYPERVISOR_vcpu_op => vcpu_op(ctx, a[0], a[1], a[2]),
+        HYPERVISOR_hvm_op => hvm_op(ctx, a[0], a[1]),
+        HYPERVISOR_console_io => console_io(ctx, a[0], a[1], a[2]),
+        HYPERVISOR_vm_assist => vm_assist(a[0], a[1]),
+        HYPERVISOR_platform_op => platform_op(ctx, a[0]),
+        HYPERVISOR_multicall if top => multicall(ctx, a[0], a[1]),
+        HYPERVISOR_physdev_op => Err(ENOSYS),
+        _ => {
+            unknown_once(ctx, nr);
+            Err(ENOSYS)
+        }
+    };
+    match r {
+        Ok(v) => v,
+        Err(e) => -(e as i64),
+    }
+}
+
+fn unknown_once(ctx: &Ctx, nr: u64) {
+    static SEEN: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+    let bit = 1u64 << (nr & 63);
+    if SEEN.fetch_or(bit, core::sync::atomic::Ordering::Relaxed) & bit == 0 {
+        crate::glog!(Warning, "d{}v{}: hypercall {} not implemented", ctx.dom.id, ctx.vcpu, nr);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// xen_version
+
+fn copy_str<const N: usize>(s: &str) -> [u8; N] {
+    let mut b = [0u8; N];
+    let n = s.len().min(N - 1);
+    b[..n].copy_from_slice(&s.as_bytes()[..n]);
+    b
+}
+
+fn version(ctx: &Ctx, cmd: u64, arg: u64) -> R {
+    use xen_abi::version::*;
+    match cmd as u32 {
+        XENVER_version => Ok(0x0004_0011),
+        XENVER_extraversion => ctx.write(arg, &copy_str::<16>(".0")).map(|_| 0),
+        XENVER_compile_info => {
+            let ci = XenCompileInfo {
+                compiler: copy_str("rustc"),
+                compile_by: copy_str("ferrovisor"),
+                compile_domain: copy_str("ferrovisor"),
+                compile_date: copy_str(""),
+            };
+            ctx.write(arg, &ci).map(|_| 0)
+        }
+        XENVER_capabilities => ctx.write(arg, &copy_str::<1024>("xen-3.0-aarch64 ")).map(|_| 0),
+        XENVER_changeset => ctx.write(arg, &copy_str::<64>(concat!("ferrovisor ", env!("CARGO_PKG_VERSION")))).map(|_| 0),
+        XENVER_platform_parameters => ctx.write(arg, &0u64).map(|_| 0),
+        XENVER_get_features => {
+            let mut fi: XenFeatureInfo = ctx.read(arg)?;
+            if fi.submap_idx != 0 {
+                return Err(EINVAL);
+            }
+            let mut f = (1 << XENFEAT_writable_page_tables)
+                | (1 << XENFEAT_auto_translated_physmap)
+                | (1 << XENFEAT_memory_op_vnode_supported)
+                | (1 << XENFEAT_ARM_SMCCC_supported);
+            f |= if ctx.privileged() {
+                (1 << XENFEAT_dom0) | (1 << XENFEAT_direct_mapped)
+            } else {
+                1 << XENFEAT_not_direct_mapped
+            };
+            fi.submap = f;
+            ctx.write(arg, &fi).map(|_| 0)
+        }
+        XENVER_pagesize => Ok(4096),
+        XENVER_guest_handle => ctx.write(arg, &[0u8; 16]).map(|_| 0),
+        XENVER_commandline => {
+            let s = if ctx.privileged() { crate::CMDLINE.get().map(|s| s.as_str()).unwrap_or("") } else { "<denied>" };
+            ctx.write(arg, &copy_str::<1024>(s)).map(|_| 0)
+        }
+        XENVER_build_id => Err(61), // ENODATA: no build id
+        _ => Err(ENOSYS),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// memory_op
+
+fn s2_map(dom: &Domain, gfn: u64, pa: u64, ro: bool) -> Result<(), i32> {
+    let ipa = gfn.checked_mul(4096).ok_or(EINVAL)?;
+    let acc = if ro { Access::ReadOnly } else { Access::ReadWrite };
+    dom.s2.lock().map(&mut HeapTables, ipa, pa, 4096, MemType::Normal, acc).map_err(|_| ENOMEM)?;
+    crate::hw::cache::flush_guest_tlb();
+    Ok(())
+}
+
+fn s2_unmap(dom: &Domain, gfn: u64) -> Result<(), i32> {
+    let ipa = gfn.checked_mul(4096).ok_or(EINVAL)?;
+    dom.s2.lock().unmap(&mut HeapTables, ipa, 4096).map_err(|_| ENOMEM)?;
+    crate::hw::cache::flush_guest_tlb();
+    Ok(())
+}
+
+/// Whether `gfn` is one of the domain's own RAM frames (its bank; for dom0
+/// the frame is also its host frame).
+fn own_ram(dom: &Domain, gfn: u64) -> bool {
+    gfn.checked_mul(4096).is_some_and(|a| dom.ram.iter().any(|r| r.contains(a)))
+}
+
+fn memory_op(ctx: &Ctx, cmd: u64, arg: u64) -> R {
+    let op = (cmd & 0x3f) as u32;
+    let start = cmd >> 6;
+    match op {
+        XENMEM_add_to_physmap => {
+            let x: XenAddToPhysmap = ctx.read(arg)?;
+            ctx.target(x.domid)?;
+            add_to_physmap(ctx, x.space, x.idx, x.gpfn)
+        }
+        XENMEM_remove_from_physmap => {
+            let x: XenRemoveFromPhysmap = ctx.read(arg)?;
+            ctx.target(x.domid)?;
+            let dom = ctx.dom;
+            dom.xen.grant.lock().table.frame_unmapped(x.gpfn);
+            s2_unmap(dom, x.gpfn)?;
+            Ok(0)
+        }
+        XENMEM_decrease_reservation | XENMEM_populate_physmap | XENMEM_increase_reservation => {
+            let r: XenMemoryReservation = ctx.read(arg)?;
+            ctx.target(r.domid)?;
+            reservation(ctx, op, &r, start)
+        }
+        XENMEM_current_reservation | XENMEM_maximum_reservation => {
+            let d: u16 = ctx.read(arg)?;
+            ctx.target(d)?;
+            Ok(ctx.dom.ram.iter().map(|r| r.size / 4096).sum::<u64>() as i64)
+        }
+        XENMEM_maximum_ram_page => Ok(ctx.dom.ram.iter().map(|r| (r.start + r.size) / 4096).max().unwrap_or(0) as i64),
+        XENMEM_add_to_physmap_batch => {
+            let b: XenAddToPhysmapBatch = ctx.read(arg)?;
+            ctx.target(b.domid)?;
+            // Foreign mappings need another domain; dom0 is the only one.
+            Err(if b.space as u32 == XENMAPSPACE_gmfn_foreign { ESRCH } else { EINVAL })
+        }
+        _ => Err(ENOSYS),
+    }
+}
+
+fn add_to_physmap(ctx: &Ctx, space: u32, idx: u64, gpfn: u64) -> R {
+    let dom = ctx.dom;
+    match space {
+        XENMAPSPACE_shared_info => {
+            if idx != 0 {
+                return Err(EINVAL);
+            }
+            s2_map(dom, gpfn, dom.xen.shared_info_pa, false)?;
+            let mem = ctx.mem();
+            let n = dom.xen.evtchn.lock().set_shared_info(&mem, gpfn * 4096).map_err(|e| e.get())?;
+            // vCPU0's upcall lives in shared_info until it registers a vcpu_info.
+            let _ = dom.xen.upcall_pa[0].compare_exchange(0, dom.xen.shared_info_pa, core::sync::atomic::Ordering::AcqRel, core::sync::atomic::Ordering::Acquire);
+            notify(dom, n.local);
+            Ok(0)
+        }
+        XENMAPSPACE_grant_table => {
+            if idx & (XENMAPIDX_grant_table_status as u64) != 0 {
+                return Err(EINVAL); // no v2 status frames on Arm
+            }
+            let mut g = dom.xen.grant.lock();
+            let old = g.table.map_frame(idx, gpfn).map_err(|e| e.get())?;
+            let pa = g.table.frames().pages[idx as usize];
+            if let Some(old) = old {
+                let _ = s2_unmap(dom, old);
+            }
+            if let Err(e) = s2_map(dom, gpfn, pa, false) {
+                g.table.frame_unmapped(gpfn);
+                return Err(e);
+            }
+            Ok(0)
+        }
+        _ => Err(EINVAL),
+    }
+}
+
+fn reservation(ctx: &Ctx, op: u32, r: &XenMemoryReservation, start: u64) -> R {
+    if op == XENMEM_increase_reservation {
+        return Ok(0);
+    }
+    if r.extent_order > 18 || r.nr_extents > MAX_BATCH {
+        return Err(EINVAL);
+    }
+    let pages = 1u64 << r.extent_order;
+    let mut done = start;
+    while done < r.nr_extents {
+        let gfn: u64 = match ctx.read(r.extent_start.wrapping_add(done * 8)) {
+            Ok(g) => g,
+            Err(_) => break,
+        };
+        if gfn.checked_add(pages).is_none() || !own_ram(ctx.dom, gfn) || !own_ram(ctx.dom, gfn + pages - 1) {
+            break;
+        }
+        let ipa = gfn * 4096;
+        let len = pages * 4096;
+        let mut s2 = ctx.dom.s2.lock();
+        let ok = if op == XENMEM_decrease_reservation {
+            s2.unmap(&mut HeapTables, ipa, len).is_ok()
+        } else {
+            // dom0 is 1:1: its own frame comes back at the same address.
+            s2.map(&mut HeapTables, ipa, ipa, len, MemType::Normal, Access::ReadWrite).is_ok()
+        };
+        drop(s2);
+        if !ok {
+            break;
+        }
+        done += 1;
+    }
+    crate::hw::cache::flush_guest_tlb();
+    Ok(done as i64)
+}
+
+// ---------------------------------------------------------------------------
+// grant_table_op
+
+/// Stage-2 side of grant mapping for a domain mapping grants of dom0 (itself).
+struct Mapper<'a>(&'a Domain);
+
+impl GrantMapper for Mapper<'_> {
+    fn granter_frame(&mut self, _granter: u16, gfn: u64, readonly: bool) -> Result<u64, i16> {
+        if !own_ram(self.0, gfn) {
+            return Err(GNTST_bad_page);
+        }
+        DomMem(self.0).pa(gfn * 4096, !readonly).map_err(|_| GNTST_bad_page)
+    }
+
+    fn map_host(&mut self, host_gfn: u64, pa: u64, readonly: bool) -> Result<(), i16> {
+        s2_map(self.0, host_gfn, pa, readonly).map_err(|_| GNTST_general_error)
+    }
+
+    fn unmap_host(&mut self, host_gfn: u64, _pa: u64) -> Result<(), i16> {
+        s2_unmap(self.0, host_gfn).map_err(|_| GNTST_general_error)
+    }
+}
+
+struct Copier<'a>(&'a Domain);
+
+impl CopyEnv for Copier<'_> {
+    type Frames = super::mem::TablePages;
+
+    fn with_table<T>(&mut self, dom: u16, f: impl FnOnce(&mut GrantTable<Self::Frames>) -> T) -> Option<T> {
+        (dom == self.0.id).then(|| f(&mut self.0.xen.grant.lock().table))
+    }
+
+    fn copy(&mut self, src_dom: u16, src: u64, dst_dom: u16, dst: u64, len: usize) -> Result<(), GuestFault> {
+        if src_dom != self.0.id || dst_dom != self.0.id {
+            return Err(GuestFault::Unmapped(src));
+        }
+        let m = DomMem(self.0);
+        grant::bounce_copy(&m, src, &m, dst, len)
+    }
+}
+
+fn each<T: FromBytes + IntoBytes + KnownLayout + Immutable>(ctx: &Ctx, uop: u64, count: u64, mut f: impl FnMut(&mut T)) -> R {
+    if count > MAX_BATCH {
+        return Err(EINVAL);
+    }
+    let size = core::mem::size_of::<T>() as u64;
+    for i in 0..count {
+        let va = uop.wrapping_add(i * size);
+        let mut op: T = ctx.read(va)?;
+        f(&mut op);
+        ctx.write(va, &op)?;
+    }
+    Ok(0)
+}
+
+fn grant_table_op(ctx: &Ctx, cmd: u64, uop: u64, count: u64) -> R {
+    let dom = ctx.dom;
+    let me = dom.id;
+    match cmd as u32 {
+        GNTTABOP_query_size => each(ctx, uop, count.min(1), |op: &mut GnttabQuerySize| {
+            if ctx.target(op.dom).is_err() {
+                op.status = GNTST_bad_domain;
+            } else {
+                dom.xen.grant.lock().table.query_size(op);
+            }
+        }),
+        GNTTABOP_setup_table => each(ctx, uop, count.min(1), |op: &mut GnttabSetupTable| {
+            op.status = if ctx.target(op.dom).is_err() { GNTST_bad_domain } else { dom.xen.grant.lock().table.setup_table(op.nr_frames) };
+        }),
+        GNTTABOP_set_version => {
+            let mut v: GnttabSetVersion = ctx.read(uop)?;
+            let r = dom.xen.grant.lock().table.set_version(v.version);
+            v.version = 1;
+            ctx.write(uop, &v)?;
+            r.map(|_| 0).map_err(|e| e.get())
+        }
+        GNTTABOP_get_version => {
+            let mut v: GnttabGetVersion = ctx.read(uop)?;
+            ctx.target(v.dom)?;
+            v.version = 1;
+            ctx.write(uop, &v).map(|_| 0)
+        }
+        GNTTABOP_map_grant_ref => each(ctx, uop, count, |op: &mut GnttabMapGrantRef| {
+            let mut g = dom.xen.grant.lock();
+            if op.dom == me {
+                let (mt, table) = g.split();
+                grant::map_grant_ref(me, mt, Some(table), op, &mut Mapper(dom));
+            } else {
+                grant::map_grant_ref::<super::mem::TablePages, _>(me, &mut g.maptrack, None, op, &mut Mapper(dom));
+            }
+        }),
+        GNTTABOP_unmap_grant_ref => each(ctx, uop, count, |op: &mut GnttabUnmapGrantRef| {
+            let mut g = dom.xen.grant.lock();
+            let (mt, table) = g.split();
+            grant::unmap_grant_ref(mt, Some(table), op, &mut Mapper(dom));
+        }),
+        GNTTABOP_copy => each(ctx, uop, count, |op: &mut GnttabCopy| {
+            grant::grant_copy(&mut Copier(dom), me, op);
+        }),
+        GNTTABOP_cache_flush => {
+            if count > MAX_BATCH {
+                return Err(EINVAL);
+            }
+            for i in 0..count {
+                let op: GnttabCacheFlush = ctx.read(uop.wrapping_add(i * 16))?;
+                grant::cache_flush_check(&op).map_err(|e| e.get())?;
+            }
+            Ok(0)
+        }
+        _ => Err(ENOSYS),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// event_channel_op
+
+fn ev_err(e: evtchn::Error) -> i32 {
+    match e {
+        evtchn::Error::Errno(e) => e.get(),
+        evtchn::Error::NeedPeer(_) => ESRCH,
+    }
+}
+
+fn event_channel_op(ctx: &Ctx, cmd: u64, arg: u64) -> R {
+    let dom = ctx.dom;
+    let mem = ctx.mem();
+    let mut ev = dom.xen.evtchn.lock();
+    let mut n = evtchn::Notify::NONE;
+    let r = match cmd as u32 {
+        EVTCHNOP_alloc_unbound => {
+            let mut a: EvtchnAllocUnbound = ctx.read(arg)?;
+            ctx.target(a.dom)?;
+            if a.remote_dom != DOMID_SELF && a.remote_dom != dom.id {
+                return Err(ESRCH);
+            }
+            a.port = ev.alloc_unbound(&mem, dom.id, ctx.privileged(), a.remote_dom).map_err(|e| e.get())?;
+            ctx.write(arg, &a).map(|_| 0)
+        }
+        EVTCHNOP_bind_interdomain => {
+            let mut a: EvtchnBindInterdomain = ctx.read(arg)?;
+            if a.remote_dom != DOMID_SELF && a.remote_dom != dom.id {
+                return Err(ESRCH);
+            }
+            let (port, nn) = ev.bind_interdomain(&mem, a.remote_dom, a.remote_port, Peer::None).map_err(ev_err)?;
+            n = nn;
+            a.local_port = port;
+            ctx.write(arg, &a).map(|_| 0)
+        }
+        EVTCHNOP_bind_virq => {
+            let mut a: EvtchnBindVirq = ctx.read(arg)?;
+            a.port = ev.bind_virq(&mem, a.virq, a.vcpu).map_err(|e| e.get())?;
+            ctx.write(arg, &a).map(|_| 0)
+        }
+        EVTCHNOP_bind_ipi => {
+            let mut a: EvtchnBindIpi = ctx.read(arg)?;
+            a.port = ev.bind_ipi(&mem, a.vcpu).map_err(|e| e.get())?;
+            ctx.write(arg, &a).map(|_| 0)
+        }
+        EVTCHNOP_close => {
+            let a: EvtchnClose = ctx.read(arg)?;
+            ev.close(&mem, a.port, Peer::None).map(|_| 0).map_err(ev_err)
+        }
+        EVTCHNOP_send => {
+            let a: EvtchnSend = ctx.read(arg)?;
+            n = ev.send(&mem, a.port, Peer::None).map_err(ev_err)?;
+            Ok(0)
+        }
+        EVTCHNOP_status => {
+            let mut a: EvtchnStatus = ctx.read(arg)?;
+            ctx.target(a.dom)?;
+            ev.status(a.port, dom.id, ctx.privileged()).map_err(|e| e.get())?.write_to(&mut a);
+            ctx.write(arg, &a).map(|_| 0)
+        }
+        EVTCHNOP_bind_vcpu => {
+            let a: EvtchnBindVcpu = ctx.read(arg)?;
+            ev.bind_vcpu(a.port, a.vcpu).map(|_| 0).map_err(|e| e.get())
+        }
+        EVTCHNOP_unmask => {
+            let a: EvtchnUnmask = ctx.read(arg)?;
+            n = ev.unmask(&mem, a.port).map_err(|e| e.get())?;
+            Ok(0)
+        }
+        EVTCHNOP_reset => {
+            let a: EvtchnReset = ctx.read(arg)?;
+            ctx.target(a.dom)?;
+            ev.reset(&mem, Peer::None).map(|_| 0).map_err(ev_err)
+        }
+        EVTCHNOP_init_control => {
+            let mut a: EvtchnInitControl = ctx.read(arg)?;
+            a.link_bits = ev.init_control(&mem, a.control_gfn, a.offset, a.vcpu).map_err(|e| e.get())?;
+            ctx.write(arg, &a).map(|_| 0)
+        }
+        EVTCHNOP_expand_array => {
+            let a: EvtchnExpandArray = ctx.read(arg)?;
+            n = ev.expand_array(&mem, a.array_gfn).map_err(|e| e.get())?;
+            Ok(0)
+        }
+        EVTCHNOP_set_priority => {
+            let a: EvtchnSetPriority = ctx.read(arg)?;
+            ev.set_priority(a.port, a.priority).map(|_| 0).map_err(|e| e.get())
+        }
+        _ => Err(ENOSYS),
+    };
+    drop(ev);
+    notify(dom, n.local.union(n.peer));
+    r
+}
+
+// ---------------------------------------------------------------------------
+// sched_op, vcpu_op, hvm_op, vm_assist, console_io, platform_op, multicall
+
+fn sched_op(ctx: &Ctx, cmd: u64, arg: u64) -> R {
+    use xen_abi::sched::*;
+    match cmd as u32 {
+        SCHEDOP_yield | SCHEDOP_block => Ok(0),
+        SCHEDOP_shutdown => {
+            let s: SchedShutdown = ctx.read(arg)?;
+            crate::domain::shutdown(ctx.dom, s.reason);
+            Ok(0)
+        }
+        SCHEDOP_shutdown_code => Ok(0),
+        SCHEDOP_remote_shutdown => {
+            let s: SchedRemoteShutdown = ctx.read(arg)?;
+            if !ctx.privileged() {
+                return Err(EPERM);
+            }
+            ctx.target(s.domain_id)?;
+            crate::domain::shutdown(ctx.dom, s.reason);
+            Ok(0)
+        }
+        SCHEDOP_poll | SCHEDOP_watchdog | SCHEDOP_pin_override => Err(ENOSYS),
+        _ => Err(ENOSYS),
+    }
+}
+
+fn vcpu_op(ctx: &Ctx, cmd: u64, vcpuid: u64, arg: u64) -> R {
+    use xen_abi::vcpu::*;
+    let dom = ctx.dom;
+    if vcpuid as usize >= dom.vcpus.len() {
+        return Err(ENOENT);
+    }
+    let v = vcpuid as usize;
+    match cmd as u32 {
+        VCPUOP_register_vcpu_info => {
+            let r: VcpuRegisterVcpuInfo = ctx.read(arg)?;
+            if r.offset as usize > 4096 - evtchn::VCPU_INFO_SIZE {
+                return Err(EINVAL);
+            }
+            if v != ctx.vcpu && *dom.vcpus[v].power.lock() != crate::domain::Power::Off {
+                return Err(EINVAL);
+            }
+            let ipa = r.mfn.checked_mul(4096).ok_or(EINVAL)? + r.offset as u64;
+            let mem = ctx.mem();
+            let pa = mem.pa(ipa, true).map_err(|_| EINVAL)?;
+            let n = dom.xen.evtchn.lock().register_vcpu_info(&mem, v as u32, ipa).map_err(|e| e.get())?;
+            dom.xen.upcall_pa[v].store(pa, core::sync::atomic::Ordering::Release);
+            notify(dom, n.local);
+            Ok(0)
+        }
+        VCPUOP_register_runstate_memory_area => {
+            let r: VcpuRegisterRunstateMemoryArea = ctx.read(arg)?;
+            // Written once now (running since start); see docs: no
+            // deschedule ever happens to a pinned dom0 vCPU.
+            let mut info = VcpuRunstateInfo::new_zeroed();
+            info.state = RUNSTATE_running;
+            let now = crate::domain::system_time_ns(dom);
+            info.state_entry_time = now;
+            info.time[0] = now;
+            let _ = ctx.write(r.addr, &info);
+            Ok(0)
+        }
+        _ => Err(EINVAL),
+    }
+}
+
+fn hvm_op(ctx: &Ctx, op: u64, arg: u64) -> R {
+    use xen_abi::hvm_op::*;
+    use xen_abi::hvm_params::*;
+    let mut p: XenHvmParam = ctx.read(arg)?;
+    ctx.target(p.domid)?;
+    match op as u32 {
+        HVMOP_get_param => {
+            p.value = match p.index {
+                HVM_PARAM_CALLBACK_IRQ => {
+                    ((HVM_PARAM_CALLBACK_TYPE_PPI as u64) << 56)
+                        | ((HVM_PARAM_CALLBACK_TYPE_PPI_FLAG_LOW_LEVEL as u64) << 8)
+                        | EVTCHN_PPI as u64
+                }
+                HVM_PARAM_STORE_PFN | HVM_PARAM_STORE_EVTCHN | HVM_PARAM_CONSOLE_PFN | HVM_PARAM_CONSOLE_EVTCHN => 0,
+                _ => return Err(EINVAL),
+            };
+            ctx.write(arg, &p).map(|_| 0)
+        }
+        HVMOP_set_param => Err(EPERM),
+        _ => Err(ENOSYS),
+    }
+}
+
+fn vm_assist(cmd: u64, ty: u64) -> R {
+    use xen_abi::vm_assist::*;
+    if (cmd == VMASST_CMD_enable as u64 || cmd == VMASST_CMD_disable as u64) && ty == VMASST_TYPE_runstate_update_flag as u64 {
+        Ok(0)
+    } else {
+        Err(EINVAL)
+    }
+}
+
+fn console_io(ctx: &Ctx, cmd: u64, count: u64, buf: u64) -> R {
+    use xen_abi::console_io::*;
+    match cmd as u32 {
+        CONSOLEIO_write => {
+            let mut done = 0u64;
+            let mut chunk = [0u8; 128];
+            while done < count {
+                let n = ((count - done) as usize).min(chunk.len());
+                ctx.read_bytes(buf.wrapping_add(done), &mut chunk[..n])?;
+                if ctx.privileged() {
+                    crate::console::guest_write(&chunk[..n]);
+                }
+                done += n as u64;
+                if done >= 1 << 20 {
+                    break; // bounded per call
+                }
+            }
+            Ok(0)
+        }
+        CONSOLEIO_read => {
+            if !ctx.privileged() {
+                return Err(EPERM);
+            }
+            let mut tmp = [0u8; 128];
+            let n = {
+                let mut q = ctx.dom.xen.console_in.lock();
+                let n = (count as usize).min(tmp.len()).min(q.len());
+                for b in tmp.iter_mut().take(n) {
+                    *b = q.pop_front().unwrap_or(0);
+                }
+                n
+            };
+            s1walk::copy_to_guest(&ctx.regs, &ctx.mem(), buf, &tmp[..n]).map_err(|_| EFAULT)?;
+            Ok(n as i64)
+        }
+        _ => Err(ENOSYS),
+    }
+}
+
+fn platform_op(ctx: &Ctx, arg: u64) -> R {
+    use xen_abi::platform::*;
+    if !ctx.privileged() {
+        return Err(EPERM);
+    }
+    let op: XenPlatformOp = ctx.read(arg)?;
+    if op.interface_version != XENPF_INTERFACE_VERSION {
+        return Err(EACCES);
+    }
+    match op.cmd {
+        XENPF_settime64 => Ok(0),
+        _ => Err(ENOSYS),
+    }
+}
+
+fn multicall(ctx: &Ctx, list: u64, nr: u64) -> R {
+    use xen_abi::multicall::MulticallEntry;
+    if nr > 1024 {
+        return Err(EINVAL);
+    }
+    for i in 0..nr {
+        let va = list.wrapping_add(i * 64);
+        let mut e: MulticallEntry = ctx.read(va)?;
+        let a = [e.args[0], e.args[1], e.args[2], e.args[3], e.args[4]];
+        e.result = dispatch(ctx, e.op, a, false) as u64;
+        ctx.write(va, &e)?;
+    }
+    Ok(0)
+}
