@@ -261,7 +261,7 @@ fn add_to_physmap(ctx: &Ctx, space: u32, idx: u64, gpfn: u64) -> R {
             }
             let mut g = dom.xen.grant.lock();
             let old = g.table.map_frame(idx, gpfn).map_err(|e| e.get())?;
-            let pa = g.table.frames().pages[idx as usize];
+            let pa = *g.table.frames().pages.get(idx as usize).ok_or(EINVAL)?;
             if let Some(old) = old {
                 let _ = s2_unmap(dom, old);
             }
