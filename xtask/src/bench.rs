@@ -1,14 +1,19 @@
 //! `cargo xtask bench boot`: native Linux, Xen 4.17 and Ferrovisor boot the same kernel and
 //! initramfs (testing/init-test.sh), alternating run by run so that host noise spreads evenly.
+//!
+//! `cargo xtask bench abi`: Xen 4.17 and Ferrovisor, alternating likewise, each boot running
+//! testing/xen-dom0-test --bench in dom0 (console hvc0 under both).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use anyhow::{ensure, Result};
+use anyhow::{bail, ensure, Result};
 
 use crate::console::Console;
 use crate::debian::Artifacts;
+use crate::dom0test::{self, Mode, METRICS};
 use crate::initramfs::{Initramfs, TEST_INIT};
-use crate::qemu::{Host, Hypervisor, Vm};
+use crate::qemu::{Dom0Console, Host, Hypervisor, Vm, FERROVISOR_DOM0_CONSOLE};
 use crate::tests::field;
 use crate::{say, setup, work_dir};
 
@@ -59,6 +64,7 @@ pub fn boot(runs: usize, icount: bool) -> Result<()> {
                 kernel: art.cloud.image.clone(),
                 initrd: initrd.clone(),
                 extra_args: None,
+                fv_console: FERROVISOR_DOM0_CONSOLE,
             };
             let log = dir.join("logs").join(format!("bench-{}-{run}.log", col.hv.name()));
             let mut console = Console::spawn(vm.command())?;
@@ -145,4 +151,139 @@ fn median(mut v: Vec<f64>) -> f64 {
     } else {
         (v[n / 2 - 1] + v[n / 2]) / 2.0
     }
+}
+
+/// One hypervisor's column of `bench abi`: per-metric samples (one per run) and failures.
+struct AbiColumn {
+    hv: Hypervisor,
+    host: Host,
+    samples: BTreeMap<&'static str, Vec<f64>>,
+    /// The first failure of each metric (or of the whole run, under "boot").
+    failures: BTreeMap<String, String>,
+    /// Set once a run produced nothing: the column is not run again.
+    dead: bool,
+}
+
+pub fn abi(runs: usize) -> Result<()> {
+    ensure!(runs > 0, "--runs must be at least 1");
+    setup::ensure()?;
+    let art = Artifacts::fetch()?;
+    let dir = work_dir()?;
+    let initrd = dir.join("bench-abi-initrd.gz");
+    dom0test::write_initramfs(&art.busybox, &art.cloud, &dom0test::build()?, Mode::Bench, &initrd)?;
+    std::fs::create_dir_all(dir.join("logs"))?;
+    const SMP: u32 = 2;
+
+    let mut columns = Vec::new();
+    for hv in [Hypervisor::Xen, Hypervisor::Ferrovisor] {
+        match hv.prepare(&art) {
+            Ok(host) => columns.push(AbiColumn {
+                hv,
+                host,
+                samples: BTreeMap::new(),
+                failures: BTreeMap::new(),
+                dead: false,
+            }),
+            Err(e) => say!("{} left out: {e:#}", hv.name()),
+        }
+    }
+    for run in 1..=runs {
+        for col in columns.iter_mut().filter(|c| !c.dead) {
+            let vm = Vm {
+                host: col.host.clone(),
+                cpu: "cortex-a57".into(),
+                smp: SMP,
+                mem_mib: 2048,
+                icount: false,
+                kernel: art.cloud.image.clone(),
+                initrd: initrd.clone(),
+                extra_args: None,
+                fv_console: Dom0Console::Hvc,
+            };
+            let log = dir.join("logs").join(format!("bench-abi-{}-{run}.log", col.hv.name()));
+            let mut console = Console::spawn(vm.command())?;
+            let result = measure_abi(&mut console);
+            console.finish(&log)?;
+            let (values, fails) = match result {
+                Ok(r) => r,
+                Err(e) => (Vec::new(), vec![("boot".to_owned(), format!("{e:#}"))]),
+            };
+            say!(
+                "{} run {run}: {}{} (console: {})",
+                col.hv.name(),
+                values.iter().map(|(m, v)| format!("{m}={v}")).collect::<Vec<_>>().join(" "),
+                fails.iter().map(|(m, e)| format!(" FAILED {m}: {e}")).collect::<String>(),
+                log.display()
+            );
+            if values.is_empty() {
+                say!("{}: no result in run {run}; not running it again", col.hv.name());
+                col.dead = true;
+            }
+            for (metric, v) in values {
+                col.samples.entry(metric).or_default().push(v);
+            }
+            for (metric, e) in fails {
+                col.failures.entry(metric).or_insert(e);
+            }
+        }
+    }
+
+    println!(
+        "xen abi benchmark (dom0 xen-dom0-test --bench): kernel {}, -smp {SMP}, -m 2048, dom0 console=hvc0, \
+         medians of {runs} run(s), each the median of 9 batches",
+        art.cloud.release
+    );
+    println!("{:<26} {:>10} {:>11} {:>8}", "metric", "xen-4.17", "ferrovisor", "fv/xen");
+    let col = |hv| columns.iter().find(|c| c.hv == hv);
+    let (xen, fv) = (col(Hypervisor::Xen), col(Hypervisor::Ferrovisor));
+    for &(metric, label) in METRICS {
+        let m = |c: Option<&AbiColumn>| c.and_then(|c| c.samples.get(metric)).map(|s| median(s.clone()));
+        let (x, f) = (m(xen), m(fv));
+        let cell = |c: Option<&AbiColumn>, v: Option<f64>| match (c, v) {
+            (_, Some(v)) if v >= 100.0 => format!("{v:.0}"),
+            (_, Some(v)) => format!("{v:.1}"),
+            (None, None) => "-".into(),
+            (Some(_), None) => "failed".into(),
+        };
+        let ratio = match (f, x) {
+            (Some(f), Some(x)) if x > 0.0 => format!("{:.2}x", f / x),
+            _ => "-".into(),
+        };
+        println!("{label:<26} {:>10} {:>11} {ratio:>8}", cell(xen, x), cell(fv, f));
+    }
+    for c in &columns {
+        for (metric, e) in &c.failures {
+            println!("  {} {metric}: {e}", c.hv.name());
+        }
+    }
+    Ok(())
+}
+
+/// One boot of `bench abi`: the XB-RESULT values and XB-FAIL reasons, in order.
+#[allow(clippy::type_complexity)]
+fn measure_abi(console: &mut Console) -> Result<(Vec<(&'static str, f64)>, Vec<(String, String)>)> {
+    const TO_INIT: Duration = Duration::from_secs(120);
+    const TO_LINE: Duration = Duration::from_secs(120);
+    console.expect("FV-INIT uptime=", TO_INIT)?;
+    let (mut values, mut fails) = (Vec::new(), Vec::new());
+    loop {
+        let (line, _) = console.expect("XB-", TO_LINE)?;
+        if line.starts_with("DONE") {
+            break;
+        } else if let Some(rest) = line.strip_prefix("RESULT ") {
+            let (name, value) = rest.split_once(' ').unwrap_or((rest, ""));
+            let Some(&(metric, _)) = METRICS.iter().find(|(m, _)| *m == name) else {
+                bail!("unknown metric in `XB-{line}`");
+            };
+            values.push((metric, field(value, 0)?));
+        } else if let Some(rest) = line.strip_prefix("FAIL ") {
+            let (name, reason) = rest.split_once(": ").unwrap_or((rest, ""));
+            fails.push((name.to_owned(), reason.to_owned()));
+        } else {
+            bail!("unparsed line `XB-{line}`");
+        }
+    }
+    let status = console.wait_exit(Duration::from_secs(30))?;
+    ensure!(status.success(), "QEMU exited with {status} after XB-DONE");
+    Ok((values, fails))
 }

@@ -7,6 +7,7 @@ mod args;
 mod bench;
 mod console;
 mod debian;
+mod dom0test;
 mod image;
 mod initramfs;
 mod qemu;
@@ -41,10 +42,14 @@ commands:
       --smp N (2)  --mem MiB (2048)  --cpu a57|a53|a72 (a57)  --icount
       --module NAME         insert NAME.ko (+ its depends) and load it at boot; repeatable
       --append ARGS         extra dom0 kernel arguments
-  test [FILTER]         host unit tests, then the QEMU boot tests whose name contains FILTER
+  test [FILTER]         host unit tests, then the QEMU tests whose name contains FILTER
       --hypervisor ferrovisor|xen|native   (default ferrovisor)
+                        tests: boot_smp1 boot_smp2 boot_smp4 boot_generic_smp2 xen_dom0_abi
   bench boot            native vs Xen 4.17 vs Ferrovisor boot/CPU medians
       --runs N (5)  --icount (adds -icount shift=0 and uses -smp 1)
+  bench abi             Xen 4.17 vs Ferrovisor from dom0: null hypercall, event channel
+                        round trip, grant map+unmap (testing/xen-dom0-test --bench)
+      --runs N (5)
 
 env: FERROVISOR_CACHE (default ~/.cache/ferrovisor) holds the Debian downloads.";
 
@@ -90,11 +95,19 @@ fn run(mut args: Args) -> Result<ExitCode> {
             let runs = args.value("--runs")?.map_or(Ok(5), |s| s.parse()).context("--runs")?;
             let icount = args.flag("--icount");
             match args.next_positional().as_deref() {
-                Some("boot") => {}
-                other => bail!("unknown bench `{}`; available: boot", other.unwrap_or_default()),
+                Some("boot") => {
+                    args.finish()?;
+                    bench::boot(runs, icount)?;
+                }
+                Some("abi") => {
+                    args.finish()?;
+                    if icount {
+                        bail!("bench abi does not take --icount");
+                    }
+                    bench::abi(runs)?;
+                }
+                other => bail!("unknown bench `{}`; available: boot, abi", other.unwrap_or_default()),
             }
-            args.finish()?;
-            bench::boot(runs, icount)?;
         }
         "help" | "-h" | "--help" => println!("{USAGE}"),
         other => bail!("unknown command {other:?}\n{USAGE}"),
@@ -136,6 +149,7 @@ fn interactive(mut args: Args) -> Result<ExitCode> {
         kernel: kernel.image.clone(),
         initrd,
         extra_args: append,
+        fv_console: qemu::FERROVISOR_DOM0_CONSOLE,
     };
     let mut cmd = vm.command();
     say!("{}", qemu::display(&cmd));

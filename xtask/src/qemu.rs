@@ -9,10 +9,32 @@ use anyhow::{bail, Result};
 use crate::debian::Artifacts;
 use crate::image;
 
-/// Dom0's console arguments under Ferrovisor. Ferrovisor gives dom0 an emulated PL011 until it
-/// implements the Xen console (hvc0); switch this to `console=hvc0 panic=-1` then.
-pub const FERROVISOR_DOM0_ARGS: &str = "console=ttyAMA0 earlycon=pl011,0x9000000 panic=-1";
-/// Dom0's console arguments under Xen 4.17 (the PV console).
+/// Dom0's console under Ferrovisor for the boot tests, `bench boot` and `run`. Ferrovisor gives
+/// dom0 an emulated PL011 until its Xen console (hvc0) works; then flip this to
+/// `Dom0Console::Hvc` (one line). The Xen ABI test and `bench abi` always use hvc0.
+pub const FERROVISOR_DOM0_CONSOLE: Dom0Console = Dom0Console::Pl011;
+
+/// Dom0's console, and so its kernel's base command line, under Ferrovisor.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Dom0Console {
+    /// The emulated PL011 at the host UART's address.
+    Pl011,
+    /// The Xen PV console (`console_io` hypercalls), as under Xen.
+    Hvc,
+}
+
+impl Dom0Console {
+    pub fn args(self) -> &'static str {
+        match self {
+            Self::Pl011 => FERROVISOR_PL011_ARGS,
+            Self::Hvc => XEN_DOM0_ARGS,
+        }
+    }
+}
+
+/// Dom0's arguments under Ferrovisor on the emulated PL011.
+pub const FERROVISOR_PL011_ARGS: &str = "console=ttyAMA0 earlycon=pl011,0x9000000 panic=-1";
+/// Dom0's console arguments under Xen 4.17 (the PV console), and under Ferrovisor with hvc0.
 pub const XEN_DOM0_ARGS: &str = "console=hvc0 panic=-1";
 /// Linux booted directly by QEMU.
 pub const NATIVE_ARGS: &str = "console=ttyAMA0 panic=-1";
@@ -94,6 +116,8 @@ pub struct Vm {
     pub initrd: PathBuf,
     /// Appended to the kernel command line.
     pub extra_args: Option<String>,
+    /// Dom0's console under Ferrovisor (under Xen it is always hvc0).
+    pub fv_console: Dom0Console,
 }
 
 impl Vm {
@@ -115,7 +139,7 @@ impl Vm {
                 cmd.args(["-append", &linux_args(NATIVE_ARGS)]);
                 return cmd;
             }
-            Host::Ferrovisor(hv) => (hv, FERROVISOR_DOM0_ARGS),
+            Host::Ferrovisor(hv) => (hv, self.fv_console.args()),
             Host::Xen(hv) => (hv, XEN_DOM0_ARGS),
         };
         cmd.arg("-kernel").arg(hv).args(["-append", HV_ARGS]);

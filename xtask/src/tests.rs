@@ -2,6 +2,8 @@
 //!
 //! Each boot test runs testing/init-test.sh as dom0's /init and checks its FV-* markers,
 //! each within its own deadline, then that QEMU exits with status 0 after `poweroff -f`.
+//! The Xen ABI test runs testing/xen-dom0-test from testing/init-xen-abi.sh instead and
+//! wants an `XT-OK` line for every check, `XT-DONE ... fail=0`, then the same clean exit.
 
 use std::path::Path;
 use std::process::{Command, ExitCode};
@@ -12,21 +14,32 @@ use anyhow::{anyhow, ensure, Context, Result};
 
 use crate::console::Console;
 use crate::debian::{Artifacts, Flavour};
+use crate::dom0test::{self, Mode};
 use crate::initramfs::{Initramfs, TEST_INIT};
-use crate::qemu::{Host, Hypervisor, Vm};
+use crate::qemu::{Dom0Console, Host, Hypervisor, Vm, FERROVISOR_DOM0_CONSOLE};
 use crate::{run_checked, say, setup, work_dir, workspace_root};
 
 struct Case {
     name: &'static str,
     flavour: Flavour,
     smp: u32,
+    kind: Kind,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// testing/init-test.sh: boot, CPUs, timer, SMP jobs (FV-* markers).
+    Boot,
+    /// testing/init-xen-abi.sh + xen-dom0-test: the Xen ABI through Linux's drivers (XT-* lines).
+    XenAbi,
 }
 
 const CASES: &[Case] = &[
-    Case { name: "boot_smp1", flavour: Flavour::Cloud, smp: 1 },
-    Case { name: "boot_smp2", flavour: Flavour::Cloud, smp: 2 },
-    Case { name: "boot_smp4", flavour: Flavour::Cloud, smp: 4 },
-    Case { name: "boot_generic_smp2", flavour: Flavour::Generic, smp: 2 },
+    Case { name: "boot_smp1", flavour: Flavour::Cloud, smp: 1, kind: Kind::Boot },
+    Case { name: "boot_smp2", flavour: Flavour::Cloud, smp: 2, kind: Kind::Boot },
+    Case { name: "boot_smp4", flavour: Flavour::Cloud, smp: 4, kind: Kind::Boot },
+    Case { name: "boot_generic_smp2", flavour: Flavour::Generic, smp: 2, kind: Kind::Boot },
+    Case { name: "xen_dom0_abi", flavour: Flavour::Cloud, smp: 2, kind: Kind::XenAbi },
 ];
 
 const MEM_MIB: u32 = 2048;
@@ -38,6 +51,9 @@ const TO_INIT: Duration = Duration::from_secs(120);
 const TO_STEP: Duration = Duration::from_secs(60);
 const TO_JOBS: Duration = Duration::from_secs(180);
 const TO_EXIT: Duration = Duration::from_secs(30);
+/// Between two XT-* lines (the program bounds each check to 30 s; the first line also waits
+/// for the modules to load).
+const TO_XT: Duration = Duration::from_secs(90);
 
 /// `sleep 2` as measured by dom0's /proc/uptime must be within 5% of 2 s.
 const SLEEP_RANGE: std::ops::RangeInclusive<f64> = 1.9..=2.1;
@@ -61,8 +77,20 @@ pub fn run(hv: Hypervisor, filter: Option<&str>) -> Result<ExitCode> {
     setup::ensure()?;
     let art = Artifacts::fetch()?;
     let dir = work_dir()?;
-    let initrd = dir.join("test-initrd.gz");
-    Initramfs::busybox_root(&art.busybox, TEST_INIT)?.write_gz(&initrd)?;
+    let boot_initrd = dir.join("test-initrd.gz");
+    if cases.iter().any(|c| c.kind == Kind::Boot) {
+        Initramfs::busybox_root(&art.busybox, TEST_INIT)?.write_gz(&boot_initrd)?;
+    }
+    // The ABI initramfs carries the cloud kernel's modules (the only flavour it runs).
+    let abi_initrd = dir.join("xen-abi-initrd.gz");
+    let abi_ready = if cases.iter().any(|c| c.kind == Kind::XenAbi) {
+        let built = dom0test::build().and_then(|prog| {
+            dom0test::write_initramfs(&art.busybox, &art.cloud, &prog, Mode::Check, &abi_initrd)
+        });
+        built.map_err(|e| format!("xen-dom0-test initramfs: {e:#}"))
+    } else {
+        Ok(())
+    };
     let logs = dir.join("logs");
     std::fs::create_dir_all(&logs)?;
     // A hypervisor that cannot be built fails every test, with the reason.
@@ -72,9 +100,14 @@ pub fn run(hv: Hypervisor, filter: Option<&str>) -> Result<ExitCode> {
     let (mut passed, mut failed) = (0, 0);
     for case in cases {
         let start = Instant::now();
-        let result = match &host {
-            Ok(host) => boot(case, host, &art, &initrd, &logs.join(format!("{}-{}.log", hv.name(), case.name))),
-            Err(e) => Err(format!("{} image: {e}", hv.name())),
+        let log = logs.join(format!("{}-{}.log", hv.name(), case.name));
+        let result = match (&host, case.kind) {
+            (Err(e), _) => Err(format!("{} image: {e}", hv.name())),
+            (Ok(host), Kind::Boot) => boot(case, host, &art, &boot_initrd, &log),
+            (Ok(host), Kind::XenAbi) => match &abi_ready {
+                Ok(()) => boot(case, host, &art, &abi_initrd, &log),
+                Err(e) => Err(e.clone()),
+            },
         };
         let secs = start.elapsed().as_secs_f64();
         match result {
@@ -103,9 +136,16 @@ fn boot(case: &Case, host: &Host, art: &Artifacts, initrd: &Path, log: &Path) ->
         kernel: art.kernel(case.flavour).image.clone(),
         initrd: initrd.to_path_buf(),
         extra_args: None,
+        fv_console: match case.kind {
+            Kind::Boot => FERROVISOR_DOM0_CONSOLE,
+            Kind::XenAbi => Dom0Console::Hvc,
+        },
     };
     let mut console = Console::spawn(vm.command()).map_err(|e| format!("{e:#}"))?;
-    let result = check(&mut console, case.smp);
+    let result = match case.kind {
+        Kind::Boot => check(&mut console, case.smp),
+        Kind::XenAbi => check_abi(&mut console),
+    };
     let lines = console.finish(log).map_err(|e| format!("{e:#}"))?;
     result.map_err(|e| {
         let tail: String = lines[lines.len().saturating_sub(TAIL)..].iter().map(|l| format!("    | {l}\n")).collect();
@@ -134,6 +174,35 @@ fn check(console: &mut Console, smp: u32) -> Result<()> {
     console.expect("FV-DONE", TO_STEP)?;
     let status = console.wait_exit(TO_EXIT)?;
     ensure!(status.success(), "QEMU exited with {status} after FV-DONE");
+    Ok(())
+}
+
+/// Checks the XT-* lines of testing/xen-dom0-test (via testing/init-xen-abi.sh).
+fn check_abi(console: &mut Console) -> Result<()> {
+    let (uptime, wall) = console.expect("FV-INIT uptime=", TO_INIT)?;
+    say!("dom0 /init after {:.1} s host time (dom0 uptime {uptime} s)", wall.as_secs_f64());
+    let (mut ok, mut failed) = (Vec::new(), Vec::new());
+    let done = loop {
+        let (line, _) = console.expect("XT-", TO_XT).with_context(|| {
+            format!("after XT-OK {:?}, XT-FAIL {:?}", ok, failed.iter().map(|f: &String| f.split(':').next()).collect::<Vec<_>>())
+        })?;
+        if let Some(name) = line.strip_prefix("OK ") {
+            ok.push(name.trim().to_owned());
+        } else if let Some(reason) = line.strip_prefix("FAIL ") {
+            failed.push(reason.to_owned());
+        } else if let Some(counts) = line.strip_prefix("DONE") {
+            break counts.trim().to_owned();
+        } else {
+            failed.push(format!("unparsed line `XT-{line}`"));
+        }
+    };
+    say!("xen-dom0-test: XT-OK {}; XT-DONE {done}", ok.join(" "));
+    ensure!(failed.is_empty(), "{} failed:\n    XT-FAIL {}", failed.len(), failed.join("\n    XT-FAIL "));
+    let missing: Vec<&str> = dom0test::CHECKS.iter().copied().filter(|c| !ok.iter().any(|o| o == c)).collect();
+    ensure!(missing.is_empty(), "no XT-OK for {missing:?} (XT-DONE {done})");
+    ensure!(done.split_whitespace().any(|f| f == "fail=0"), "XT-DONE {done}: expected fail=0");
+    let status = console.wait_exit(TO_EXIT)?;
+    ensure!(status.success(), "QEMU exited with {status} after XT-DONE");
     Ok(())
 }
 
