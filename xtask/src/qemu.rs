@@ -10,9 +10,9 @@ use crate::debian::Artifacts;
 use crate::image;
 
 /// Dom0's console under Ferrovisor for the boot tests, `bench boot` and `run`. Ferrovisor gives
-/// dom0 an emulated PL011 until its Xen console (hvc0) works; then flip this to
-/// `Dom0Console::Hvc` (one line). The Xen ABI test and `bench abi` always use hvc0.
-pub const FERROVISOR_DOM0_CONSOLE: Dom0Console = Dom0Console::Pl011;
+/// dom0 the Xen console (hvc0), as under Xen; `Dom0Console::Pl011` gives it the
+/// emulated PL011 instead. The Xen ABI test and `bench abi` always use hvc0.
+pub const FERROVISOR_DOM0_CONSOLE: Dom0Console = Dom0Console::Hvc;
 
 /// Dom0's console, and so its kernel's base command line, under Ferrovisor.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

@@ -32,6 +32,10 @@ enum Kind {
     Boot,
     /// testing/init-xen-abi.sh + xen-dom0-test: the Xen ABI through Linux's drivers (XT-* lines).
     XenAbi,
+    /// Boot with dom0 on Ferrovisor's emulated PL011 (`console=ttyAMA0`); Ferrovisor only.
+    BootPl011,
+    /// /init exits: dom0's kernel panics, reboots (panic=-1), and the hypervisor ends the machine.
+    Panic,
 }
 
 const CASES: &[Case] = &[
@@ -39,8 +43,13 @@ const CASES: &[Case] = &[
     Case { name: "boot_smp2", flavour: Flavour::Cloud, smp: 2, kind: Kind::Boot },
     Case { name: "boot_smp4", flavour: Flavour::Cloud, smp: 4, kind: Kind::Boot },
     Case { name: "boot_generic_smp2", flavour: Flavour::Generic, smp: 2, kind: Kind::Boot },
+    Case { name: "boot_pl011_smp2", flavour: Flavour::Cloud, smp: 2, kind: Kind::BootPl011 },
+    Case { name: "dom0_panic", flavour: Flavour::Cloud, smp: 2, kind: Kind::Panic },
     Case { name: "xen_dom0_abi", flavour: Flavour::Cloud, smp: 2, kind: Kind::XenAbi },
 ];
+
+/// dom0's /init for the panic test: announce, then exit (the kernel panics).
+const PANIC_INIT: &str = "#!/bin/sh\necho FV-PANIC-INIT\nexit 1\n";
 
 const MEM_MIB: u32 = 2048;
 const CPU: &str = "cortex-a57";
@@ -68,7 +77,11 @@ pub fn run(hv: Hypervisor, filter: Option<&str>) -> Result<ExitCode> {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         run_checked(Command::new(cargo).arg("test").current_dir(workspace_root())).context("host unit tests")?;
     }
-    let cases: Vec<&Case> = CASES.iter().filter(|c| filter.is_none_or(|f| c.name.contains(f))).collect();
+    let cases: Vec<&Case> = CASES
+        .iter()
+        .filter(|c| filter.is_none_or(|f| c.name.contains(f)))
+        .filter(|c| c.kind != Kind::BootPl011 || matches!(hv, Hypervisor::Ferrovisor))
+        .collect();
     if cases.is_empty() {
         let names: Vec<&str> = CASES.iter().map(|c| c.name).collect();
         return Err(anyhow!("no boot test matches `{}`; tests: {}", filter.unwrap_or_default(), names.join(", ")));
@@ -78,8 +91,12 @@ pub fn run(hv: Hypervisor, filter: Option<&str>) -> Result<ExitCode> {
     let art = Artifacts::fetch()?;
     let dir = work_dir()?;
     let boot_initrd = dir.join("test-initrd.gz");
-    if cases.iter().any(|c| c.kind == Kind::Boot) {
+    if cases.iter().any(|c| matches!(c.kind, Kind::Boot | Kind::BootPl011)) {
         Initramfs::busybox_root(&art.busybox, TEST_INIT)?.write_gz(&boot_initrd)?;
+    }
+    let panic_initrd = dir.join("panic-initrd.gz");
+    if cases.iter().any(|c| c.kind == Kind::Panic) {
+        Initramfs::busybox_root(&art.busybox, PANIC_INIT)?.write_gz(&panic_initrd)?;
     }
     // The ABI initramfs carries the cloud kernel's modules (the only flavour it runs).
     let abi_initrd = dir.join("xen-abi-initrd.gz");
@@ -103,7 +120,8 @@ pub fn run(hv: Hypervisor, filter: Option<&str>) -> Result<ExitCode> {
         let log = logs.join(format!("{}-{}.log", hv.name(), case.name));
         let result = match (&host, case.kind) {
             (Err(e), _) => Err(format!("{} image: {e}", hv.name())),
-            (Ok(host), Kind::Boot) => boot(case, host, &art, &boot_initrd, &log),
+            (Ok(host), Kind::Boot | Kind::BootPl011) => boot(case, host, &art, &boot_initrd, &log),
+            (Ok(host), Kind::Panic) => boot(case, host, &art, &panic_initrd, &log),
             (Ok(host), Kind::XenAbi) => match &abi_ready {
                 Ok(()) => boot(case, host, &art, &abi_initrd, &log),
                 Err(e) => Err(e.clone()),
@@ -137,14 +155,16 @@ fn boot(case: &Case, host: &Host, art: &Artifacts, initrd: &Path, log: &Path) ->
         initrd: initrd.to_path_buf(),
         extra_args: None,
         fv_console: match case.kind {
-            Kind::Boot => FERROVISOR_DOM0_CONSOLE,
+            Kind::Boot | Kind::Panic => FERROVISOR_DOM0_CONSOLE,
+            Kind::BootPl011 => Dom0Console::Pl011,
             Kind::XenAbi => Dom0Console::Hvc,
         },
     };
     let mut console = Console::spawn(vm.command()).map_err(|e| format!("{e:#}"))?;
     let result = match case.kind {
-        Kind::Boot => check(&mut console, case.smp),
+        Kind::Boot | Kind::BootPl011 => check(&mut console, case.smp),
         Kind::XenAbi => check_abi(&mut console),
+        Kind::Panic => check_panic(&mut console),
     };
     let lines = console.finish(log).map_err(|e| format!("{e:#}"))?;
     result.map_err(|e| {
@@ -174,6 +194,16 @@ fn check(console: &mut Console, smp: u32) -> Result<()> {
     console.expect("FV-DONE", TO_STEP)?;
     let status = console.wait_exit(TO_EXIT)?;
     ensure!(status.success(), "QEMU exited with {status} after FV-DONE");
+    Ok(())
+}
+
+/// dom0's kernel panics when /init exits; with panic=-1 it reboots at once, which the
+/// hypervisor turns into the machine's end (as Xen does for its hardware domain).
+fn check_panic(console: &mut Console) -> Result<()> {
+    console.expect("FV-PANIC-INIT", TO_INIT)?;
+    console.expect("Kernel panic - not syncing", TO_STEP)?;
+    let status = console.wait_exit(TO_EXIT)?;
+    ensure!(status.success(), "QEMU exited with {status} after dom0's panic");
     Ok(())
 }
 
