@@ -12,9 +12,17 @@ struct Console {
     uart: Option<Pl011>,
     /// The last byte written was not a newline.
     mid_line: bool,
+    /// Xen's console ring: every hypervisor log line, for `xl dmesg`
+    /// (sysctl readconsole). `prod` and `cons` count bytes ever written;
+    /// the ring holds `[max(cons, prod - RING), prod)`.
+    ring: [u8; RING],
+    prod: u32,
+    cons: u32,
 }
 
-static CONSOLE: Mutex<Console> = Mutex::new(Console { uart: None, mid_line: false });
+const RING: usize = 16 * 1024;
+
+static CONSOLE: Mutex<Console> = Mutex::new(Console { uart: None, mid_line: false, ring: [0; RING], prod: 0, cons: 0 });
 static LOGLVL: AtomicU8 = AtomicU8::new(Level::Debug as u8);
 static GUEST_LOGLVL: AtomicU8 = AtomicU8::new(Level::Debug as u8);
 
@@ -53,6 +61,10 @@ pub fn guest_enabled(l: Level) -> bool {
 
 impl Write for Console {
     fn write_str(&mut self, s: &str) -> fmt::Result {
+        for b in s.bytes() {
+            self.ring[self.prod as usize % RING] = b;
+            self.prod = self.prod.wrapping_add(1);
+        }
         if let Some(u) = &self.uart {
             for b in s.bytes() {
                 if b == b'\n' {
@@ -103,6 +115,25 @@ pub fn log_line(level: Level, args: fmt::Arguments) {
     let _ = write!(c, "(FV) {}", if level <= Level::Warning { level.tag() } else { "" });
     let _ = c.write_fmt(args);
     let _ = c.write_str("\n");
+}
+
+/// sysctl readconsole: copy ring bytes from `index` (if `incremental` and
+/// newer than the oldest kept) or the oldest kept, into `out`; returns
+/// (bytes copied, index after them). `clear` drops everything read.
+pub fn read_ring(index: u32, incremental: bool, clear: bool, out: &mut [u8]) -> (usize, u32) {
+    let mut c = CONSOLE.lock();
+    let oldest = c.cons.max(c.prod.wrapping_sub(RING as u32));
+    let mut i = if incremental && index.wrapping_sub(oldest) as i32 > 0 && index.wrapping_sub(c.prod) as i32 <= 0 { index } else { oldest };
+    let mut n = 0;
+    while i != c.prod && n < out.len() {
+        out[n] = c.ring[i as usize % RING];
+        i = i.wrapping_add(1);
+        n += 1;
+    }
+    if clear {
+        c.cons = c.prod;
+    }
+    (n, i)
 }
 
 /// Best effort output on a panic path, even if the lock is held elsewhere.

@@ -24,6 +24,8 @@ struct Case {
     flavour: Flavour,
     smp: u32,
     kind: Kind,
+    /// Extra dom0 kernel arguments.
+    args: Option<&'static str>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -39,13 +41,15 @@ enum Kind {
 }
 
 const CASES: &[Case] = &[
-    Case { name: "boot_smp1", flavour: Flavour::Cloud, smp: 1, kind: Kind::Boot },
-    Case { name: "boot_smp2", flavour: Flavour::Cloud, smp: 2, kind: Kind::Boot },
-    Case { name: "boot_smp4", flavour: Flavour::Cloud, smp: 4, kind: Kind::Boot },
-    Case { name: "boot_generic_smp2", flavour: Flavour::Generic, smp: 2, kind: Kind::Boot },
-    Case { name: "boot_pl011_smp2", flavour: Flavour::Cloud, smp: 2, kind: Kind::BootPl011 },
-    Case { name: "dom0_panic", flavour: Flavour::Cloud, smp: 2, kind: Kind::Panic },
-    Case { name: "xen_dom0_abi", flavour: Flavour::Cloud, smp: 2, kind: Kind::XenAbi },
+    Case { name: "boot_smp1", flavour: Flavour::Cloud, smp: 1, kind: Kind::Boot, args: None },
+    Case { name: "boot_smp2", flavour: Flavour::Cloud, smp: 2, kind: Kind::Boot, args: None },
+    Case { name: "boot_smp4", flavour: Flavour::Cloud, smp: 4, kind: Kind::Boot, args: None },
+    Case { name: "boot_generic_smp2", flavour: Flavour::Generic, smp: 2, kind: Kind::Boot, args: None },
+    Case { name: "boot_pl011_smp2", flavour: Flavour::Cloud, smp: 2, kind: Kind::BootPl011, args: None },
+    Case { name: "dom0_panic", flavour: Flavour::Cloud, smp: 2, kind: Kind::Panic, args: None },
+    Case { name: "xen_dom0_abi", flavour: Flavour::Cloud, smp: 2, kind: Kind::XenAbi, args: None },
+    // The same with 2-level event channels (Linux uses FIFO when offered).
+    Case { name: "xen_dom0_abi_2l", flavour: Flavour::Cloud, smp: 2, kind: Kind::XenAbi, args: Some("xen.fifo_events=0") },
 ];
 
 /// dom0's /init for the panic test: announce, then exit (the kernel panics).
@@ -153,7 +157,7 @@ fn boot(case: &Case, host: &Host, art: &Artifacts, initrd: &Path, log: &Path) ->
         icount: false,
         kernel: art.kernel(case.flavour).image.clone(),
         initrd: initrd.to_path_buf(),
-        extra_args: None,
+        extra_args: case.args.map(String::from),
         fv_console: match case.kind {
             Kind::Boot | Kind::Panic => FERROVISOR_DOM0_CONSOLE,
             Kind::BootPl011 => Dom0Console::Pl011,

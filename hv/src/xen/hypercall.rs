@@ -104,6 +104,7 @@ fn dispatch(ctx: &Ctx, nr: u64, a: [u64; 5], top: bool) -> i64 {
         HYPERVISOR_platform_op => platform_op(ctx, a[0]),
         HYPERVISOR_multicall if top => multicall(ctx, a[0], a[1]),
         HYPERVISOR_physdev_op => Err(ENOSYS),
+        HYPERVISOR_sysctl => sysctl(ctx, a[0]),
         _ => {
             unknown_once(ctx, nr);
             Err(ENOSYS)
@@ -541,7 +542,16 @@ fn sched_op(ctx: &Ctx, cmd: u64, arg: u64) -> R {
             crate::domain::shutdown(ctx.dom, s.reason);
             Ok(0)
         }
-        SCHEDOP_poll | SCHEDOP_watchdog | SCHEDOP_pin_override => Err(ENOSYS),
+        // The caller re-checks its ports; returning at once is a spurious
+        // wake-up, which poll allows. Blocking needs a scheduler.
+        SCHEDOP_poll => {
+            let p: SchedPoll = ctx.read(arg)?;
+            if p.nr_ports > 128 {
+                return Err(EINVAL);
+            }
+            Ok(0)
+        }
+        SCHEDOP_watchdog | SCHEDOP_pin_override => Err(ENOSYS),
         _ => Err(ENOSYS),
     }
 }
@@ -667,7 +677,65 @@ fn platform_op(ctx: &Ctx, arg: u64) -> R {
         return Err(EACCES);
     }
     match op.cmd {
-        XENPF_settime64 => Ok(0),
+        XENPF_settime64 => {
+            // {secs u64, nsecs u32, mbz u32, system_time u64}: wall time at
+            // the caller's system time `system_time`.
+            let (secs, nsecs, sys) = (op.u[0], op.u[1] as u32, op.u[2]);
+            if op.u[1] >> 32 != 0 || nsecs >= 1_000_000_000 {
+                return Err(EINVAL);
+            }
+            let boot_ns = (secs as u128 * 1_000_000_000 + nsecs as u128).saturating_sub(sys as u128);
+            set_wallclock(ctx.dom, boot_ns);
+            Ok(0)
+        }
+        _ => Err(ENOSYS),
+    }
+}
+
+/// Publish the wall time at the domain's start (its system time 0) in
+/// shared_info, with the version odd while it changes.
+fn set_wallclock(dom: &Domain, boot_ns: u128) {
+    use core::sync::atomic::{fence, AtomicU32, Ordering};
+    let base = dom.xen.shared_info_pa;
+    let at = |off: u64| {
+        // SAFETY: the shared_info page is the domain's hypervisor-owned page;
+        // these are the 4-aligned wallclock words at 1072..1088.
+        unsafe { AtomicU32::from_ptr((base + off) as *mut u32) }
+    };
+    let secs = (boot_ns / 1_000_000_000) as u64;
+    let v = at(1072).load(Ordering::Relaxed);
+    at(1072).store(v.wrapping_add(1) | 1, Ordering::Relaxed);
+    fence(Ordering::SeqCst);
+    at(1076).store(secs as u32, Ordering::Relaxed);
+    at(1080).store((boot_ns % 1_000_000_000) as u32, Ordering::Relaxed);
+    at(1084).store((secs >> 32) as u32, Ordering::Relaxed);
+    fence(Ordering::SeqCst);
+    at(1072).store((v | 1).wrapping_add(1), Ordering::Release);
+}
+
+fn sysctl(ctx: &Ctx, arg: u64) -> R {
+    use xen_abi::sysctl::*;
+    if !ctx.privileged() {
+        return Err(EPERM);
+    }
+    let mut op: XenSysctl = ctx.read(arg)?;
+    if op.interface_version != XEN_SYSCTL_INTERFACE_VERSION {
+        return Err(EACCES);
+    }
+    match op.cmd {
+        XEN_SYSCTL_readconsole => {
+            // {clear u8, incremental u8, pad u16, index u32, buffer u64, count u32}
+            let clear = op.u[0] & 0xff != 0;
+            let incremental = (op.u[0] >> 8) & 0xff != 0;
+            let index = (op.u[0] >> 32) as u32;
+            let (buf, count) = (op.u[1], op.u[2] as u32);
+            let mut tmp = alloc::vec![0u8; (count as usize).min(64 * 1024)];
+            let (n, next) = crate::console::read_ring(index, incremental, clear, &mut tmp);
+            s1walk::copy_to_guest(&ctx.regs, &ctx.mem(), buf, &tmp[..n]).map_err(|_| EFAULT)?;
+            op.u[0] = (op.u[0] & 0xffff_ffff) | ((next as u64) << 32);
+            op.u[2] = (op.u[2] & !0xffff_ffff) | n as u64;
+            ctx.write(arg, &op).map(|_| 0)
+        }
         _ => Err(ENOSYS),
     }
 }
