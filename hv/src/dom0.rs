@@ -78,10 +78,21 @@ pub fn build(bi: &BootInfo, host_dtb: &[u8], dtb_pa: u64, nr_pcpus: usize) -> Re
     reserved.push(Range::new(img_start & !(2 * MIB - 1), img_end - (img_start & !(2 * MIB - 1))));
     reserved.push(Range::new(dtb_pa, host_dtb.len() as u64));
     reserved.extend(bi.reserved.iter().copied());
-    reserved.extend(bi.modules.iter().map(|m| m.range));
-    let base = pick_region(&bi.ram, &reserved, size, 2 * MIB).ok_or(BuildError::NoMemory(size))?;
+    let ramdisk = bi.ramdisk().map(|m| m.range);
+
+    // Prefer a bank that starts where the bootloader already put the
+    // kernel (so it runs in place, and an initrd inside the bank stays
+    // too); else any free bank, and copy.
+    let in_place = in_place_bank(bi, &reserved, kernel, ramdisk, hdr.text_offset, hdr.image_size, size);
+    let base = match in_place {
+        Some(b) => b,
+        None => {
+            reserved.extend(bi.modules.iter().map(|m| m.range));
+            pick_region(&bi.ram, &reserved, size, 2 * MIB).ok_or(BuildError::NoMemory(size))?
+        }
+    };
     let bank = Range::new(base, size);
-    crate::log!(Info, "dom0: {} MiB of RAM at {:#x} (1:1)", size / MIB, base);
+    crate::log!(Info, "dom0: {} MiB of RAM at {:#x} (1:1){}", size / MIB, base, if in_place.is_some() { ", kernel in place" } else { "" });
 
     // --- kernel at base + text_offset; initrd and DTB above it.
     let kaddr = base + hdr.text_offset;
@@ -89,9 +100,13 @@ pub fn build(bi: &BootInfo, host_dtb: &[u8], dtb_pa: u64, nr_pcpus: usize) -> Re
     if kend > base + size {
         return Err(BuildError::NoMemory(hdr.image_size));
     }
+    let initrd_in_place = in_place.is_some() && ramdisk.is_some_and(|r| bank.contains_range(&r));
     let mut next = align_up(kend, 2 * MIB).max(base + 128 * MIB);
-    let ramdisk = bi.ramdisk().map(|m| m.range);
     let initrd = match ramdisk {
+        Some(r) if initrd_in_place => {
+            next = align_up(kend.max(r.start + r.size), 2 * MIB);
+            Some(r)
+        }
         Some(r) => {
             let at = next;
             next = align_up(at + r.size, 2 * MIB);
@@ -129,12 +144,14 @@ pub fn build(bi: &BootInfo, host_dtb: &[u8], dtb_pa: u64, nr_pcpus: usize) -> Re
         return Err(BuildError::NoMemory(dtb.len() as u64));
     }
 
-    // SAFETY: [base, base + size) is RAM reserved for dom0 by pick_region
-    // (disjoint from the hypervisor, the host DTB and the modules), and
-    // dom0 has not started yet.
+    // SAFETY: [base, base + size) is RAM reserved for dom0 (disjoint from
+    // the hypervisor and the host DTB; modules inside it are used in place,
+    // and copies land clear of them), and dom0 has not started yet.
     unsafe {
-        phys::copy_to(kaddr, kbytes);
-        if let (Some(dst), Some(src)) = (initrd, ramdisk) {
+        if in_place.is_none() {
+            phys::copy_to(kaddr, kbytes);
+        }
+        if let (Some(dst), Some(src), false) = (initrd, ramdisk, initrd_in_place) {
             phys::copy_to(dst.start, phys::slice(src.start, src.size as usize));
         }
         phys::copy_to(dtb_at, &dtb);
@@ -197,4 +214,28 @@ pub fn build(bi: &BootInfo, host_dtb: &[u8], dtb_pa: u64, nr_pcpus: usize) -> Re
         ram: alloc::vec![bank],
         xen,
     })
+}
+
+/// The bank base that leaves the kernel module where it is (base =
+/// module - text_offset, 2 MiB aligned), if that bank of `size` bytes is
+/// RAM clear of `reserved`, and any ramdisk is either inside it (and clear
+/// of the kernel's image_size) or wholly outside.
+fn in_place_bank(bi: &BootInfo, reserved: &[Range], kernel: Range, ramdisk: Option<Range>, text_offset: u64, image_size: u64, size: u64) -> Option<u64> {
+    let base = kernel.start.checked_sub(text_offset)?;
+    if base % (2 * MIB) != 0 || image_size > size {
+        return None;
+    }
+    let bank = Range::new(base, size);
+    if !bi.ram.iter().any(|r| r.contains_range(&bank)) || reserved.iter().any(|r| r.overlaps(&bank)) {
+        return None;
+    }
+    let kimg = Range::new(kernel.start, image_size);
+    for m in &bi.modules {
+        let r = m.range;
+        let ok = r == kernel || !r.overlaps(&bank) || (Some(r) == ramdisk && bank.contains_range(&r) && !r.overlaps(&kimg));
+        if !ok {
+            return None;
+        }
+    }
+    Some(base)
 }
