@@ -122,8 +122,10 @@ pub fn log_line(level: Level, args: fmt::Arguments) {
 /// (bytes copied, index after them). `clear` drops everything read.
 pub fn read_ring(index: u32, incremental: bool, clear: bool, out: &mut [u8]) -> (usize, u32) {
     let mut c = CONSOLE.lock();
-    let oldest = c.cons.max(c.prod.wrapping_sub(RING as u32));
-    let mut i = if incremental && index.wrapping_sub(oldest) as i32 > 0 && index.wrapping_sub(c.prod) as i32 <= 0 { index } else { oldest };
+    // Kept: the last min(prod - cons, RING) bytes before prod (wrapping counters).
+    let kept = c.prod.wrapping_sub(c.cons).min(RING as u32);
+    let oldest = c.prod.wrapping_sub(kept);
+    let mut i = if incremental && index.wrapping_sub(oldest) <= kept { index } else { oldest };
     let mut n = 0;
     while i != c.prod && n < out.len() {
         out[n] = c.ring[i as usize % RING];

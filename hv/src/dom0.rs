@@ -56,8 +56,9 @@ fn parse_image(k: &[u8]) -> Result<ImageHeader, BuildError> {
     Ok(ImageHeader { text_offset, image_size: image_size.max(k.len() as u64) })
 }
 
+/// Round up to a power-of-two `a`, saturating at the top of the address space.
 fn align_up(v: u64, a: u64) -> u64 {
-    (v + a - 1) & !(a - 1)
+    v.saturating_add(a - 1) & !(a - 1)
 }
 
 pub fn build(bi: &BootInfo, host_dtb: &[u8], dtb_pa: u64, nr_pcpus: usize) -> Result<Domain, BuildError> {
@@ -96,10 +97,7 @@ pub fn build(bi: &BootInfo, host_dtb: &[u8], dtb_pa: u64, nr_pcpus: usize) -> Re
 
     // --- kernel at base + text_offset; initrd and DTB above it.
     let kaddr = base + hdr.text_offset;
-    let kend = kaddr + hdr.image_size;
-    if kend > base + size {
-        return Err(BuildError::NoMemory(hdr.image_size));
-    }
+    let kend = kaddr.checked_add(hdr.image_size).filter(|e| *e <= base + size).ok_or(BuildError::NoMemory(hdr.image_size))?;
     let initrd_in_place = in_place.is_some() && ramdisk.is_some_and(|r| bank.contains_range(&r));
     let mut next = align_up(kend, 2 * MIB).max(base + 128 * MIB);
     let initrd = match ramdisk {
@@ -109,7 +107,7 @@ pub fn build(bi: &BootInfo, host_dtb: &[u8], dtb_pa: u64, nr_pcpus: usize) -> Re
         }
         Some(r) => {
             let at = next;
-            next = align_up(at + r.size, 2 * MIB);
+            next = at.checked_add(r.size).filter(|e| *e <= base + size).map(|e| align_up(e, 2 * MIB)).ok_or(BuildError::NoMemory(r.size))?;
             Some(Range::new(at, r.size))
         }
         None => None,
@@ -121,6 +119,7 @@ pub fn build(bi: &BootInfo, host_dtb: &[u8], dtb_pa: u64, nr_pcpus: usize) -> Re
         .clamp(1, nr_pcpus as u32) as usize;
     let gic = bi.gic.as_ref().ok_or(BuildError::NoGic)?;
     let uart = bi.uart.as_ref();
+    let grant_window = Range::new(img_start, crate::xen::MAX_GRANT_FRAMES as u64 * 4096);
     let hide: Vec<&str> = Vec::new();
     let dt_cfg = hv_core::dt::Dom0DtConfig {
         host_dtb,
@@ -133,7 +132,7 @@ pub fn build(bi: &BootInfo, host_dtb: &[u8], dtb_pa: u64, nr_pcpus: usize) -> Re
         // As Xen: the grant-table window is host address space dom0 can
         // never own (the hypervisor image), the upcall the lowest free PPI.
         hypervisor: Some(hv_core::dt::HypervisorNode {
-            grant_table: Range::new(img_start, crate::xen::MAX_GRANT_FRAMES as u64 * 4096),
+            grant_table: grant_window,
             extended: Vec::new(),
             evtchn_ppi_intid: crate::xen::EVTCHN_PPI,
         }),
@@ -197,7 +196,7 @@ pub fn build(bi: &BootInfo, host_dtb: &[u8], dtb_pa: u64, nr_pcpus: usize) -> Re
         })
         .collect();
     let parange = (sysreg::id_aa64mmfr0_el1::read() & 0xf) as u8;
-    let xen = crate::xen::XenDom::new(0, nr_vcpus).ok_or(BuildError::NoMemory(4096))?;
+    let xen = crate::xen::XenDom::new(0, nr_vcpus, grant_window).ok_or(BuildError::NoMemory(4096))?;
     Ok(Domain {
         id: 0,
         vcpus,

@@ -2,7 +2,9 @@
 //! the physical CPU of the same index (dom0 only, for now), so EL1 system
 //! registers and list registers live in hardware and are never switched.
 //!
-//! Lock order: `Vcpu::power` -> `Domain::vgic`; `Domain::vuart` -> `Domain::vgic`.
+//! Lock order (outermost first): `Vcpu::power` -> `vgic`; `vuart` ->
+//! {`vgic`, console, `xen.evtchn`}; `xen.evtchn` / `xen.grant` -> `s2` -> heap.
+//! Nothing takes `vuart`, `evtchn` or `grant` while holding `s2` or the console.
 
 use alloc::vec::Vec;
 use hv_arm::stage2::Stage2;

@@ -14,8 +14,8 @@ pub fn handle(frame: &mut Frame, kind: Kind) {
         crate::fatal::hypervisor_fault(frame, kind);
     };
     match kind {
-        Kind::LowerSync | Kind::LowerIrq => {}
-        Kind::LowerFiq | Kind::LowerSError | Kind::Lower32 => {
+        Kind::LowerSync | Kind::LowerIrq | Kind::Lower32 => {}
+        Kind::LowerFiq | Kind::LowerSError => {
             crate::fatal::crash_domain(dom, v.id, frame, "unexpected exception from guest");
         }
         _ => crate::fatal::hypervisor_fault(frame, kind),
@@ -39,7 +39,10 @@ fn sync_exit(dom: &Domain, vcpu: usize, frame: &mut Frame) {
     match esr::decode(esr) {
         Exit::Hvc64 { imm: 0 } => crate::psci::handle(dom, vcpu, frame),
         Exit::Hvc64 { imm: 0xea1 } => crate::xen::hypercall::handle(dom, vcpu, frame),
-        Exit::Hvc64 { .. } => crate::inject::undef(frame),
+        Exit::Hvc64 { .. } => {
+            frame.elr -= 4; // UNDEFINED is taken at the HVC, not after it
+            crate::inject::undef(frame);
+        }
         Exit::Smc64 { imm: 0 } => {
             crate::psci::handle(dom, vcpu, frame);
             frame.elr += 4;
@@ -51,6 +54,9 @@ fn sync_exit(dom: &Domain, vcpu: usize, frame: &mut Frame) {
         Exit::Wfx { .. } => frame.elr += 4,
         Exit::DataAbortLower(da) => {
             let ipa = mmio::fault_ipa(sysreg::hpfar_el2::read(), sysreg::far_el2::read());
+            if transient(da.fault()) && mapped_now(dom, ipa) {
+                return; // raced with a break-before-make update: retry
+            }
             match mmio::decode(&da, ipa) {
                 Some(acc) => {
                     if emulate_mmio(dom, vcpu, frame, &acc) {
@@ -68,8 +74,30 @@ fn sync_exit(dom: &Domain, vcpu: usize, frame: &mut Frame) {
                 }
             }
         }
+        Exit::InstrAbortLower { ifsc, .. }
+            if transient(esr::FaultKind::from_fsc(ifsc))
+                && mapped_now(dom, mmio::fault_ipa(sysreg::hpfar_el2::read(), sysreg::far_el2::read())) => {}
+        Exit::InstrAbortLower { .. } => {
+            crate::glog!(Warning, "d{}v{}: instruction abort at IPA {:#x}, pc {:#x}", dom.id, vcpu,
+                mmio::fault_ipa(sysreg::hpfar_el2::read(), sysreg::far_el2::read()), frame.elr);
+            crate::inject::prefetch_abort(frame, sysreg::far_el2::read());
+        }
         _ => crate::fatal::crash_domain(dom, vcpu, frame, "unhandled trap"),
     }
+}
+
+/// Faults a break-before-make window can cause (not permission faults,
+/// which persist and get an abort).
+fn transient(f: esr::FaultKind) -> bool {
+    matches!(f, esr::FaultKind::Translation(_) | esr::FaultKind::AccessFlag(_))
+}
+
+/// Whether `ipa` is mapped in the domain's stage-2 by the time we look: a
+/// vCPU that touched a block while another CPU was splitting it
+/// (break-before-make) faults on the transient invalid entry. Taking the
+/// stage-2 lock waits for the update to finish.
+fn mapped_now(dom: &Domain, ipa: u64) -> bool {
+    dom.s2.lock().translate(&crate::platform::HeapTables, ipa).is_some()
 }
 
 /// Trapped system-register accesses: SGI generation and the EL1 physical

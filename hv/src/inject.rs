@@ -5,6 +5,8 @@ use crate::hw::sysreg;
 use crate::trap::Frame;
 
 const EC_UNKNOWN: u64 = 0x00;
+const EC_IABT_LOWER: u64 = 0x20;
+const EC_IABT_CUR: u64 = 0x21;
 const EC_DABT_LOWER: u64 = 0x24;
 const EC_DABT_CUR: u64 = 0x25;
 const IL: u64 = 1 << 25;
@@ -18,6 +20,7 @@ fn take(frame: &mut Frame, esr: u64, far: Option<u64>) {
     let offset = match mode {
         0b00100 => 0x000,
         0b00101 => 0x200,
+        m if m & 0b10000 != 0 => 0x600, // lower EL, AArch32
         _ => 0x400,
     };
     // SAFETY: these EL1 registers belong to the vCPU running on this CPU;
@@ -35,7 +38,7 @@ fn take(frame: &mut Frame, esr: u64, far: Option<u64>) {
 }
 
 fn from_el0(frame: &Frame) -> bool {
-    frame.spsr & 0b1100 == 0
+    frame.spsr & 0b10000 != 0 || frame.spsr & 0b1100 == 0
 }
 
 /// The instruction at ELR is UNDEFINED for the guest.
@@ -46,5 +49,11 @@ pub fn undef(frame: &mut Frame) {
 /// A synchronous external data abort at virtual address `far`.
 pub fn data_abort(frame: &mut Frame, far: u64) {
     let ec = if from_el0(frame) { EC_DABT_LOWER } else { EC_DABT_CUR };
+    take(frame, (ec << 26) | IL | DFSC_SEA, Some(far));
+}
+
+/// A synchronous external instruction abort at virtual address `far`.
+pub fn prefetch_abort(frame: &mut Frame, far: u64) {
+    let ec = if from_el0(frame) { EC_IABT_LOWER } else { EC_IABT_CUR };
     take(frame, (ec << 26) | IL | DFSC_SEA, Some(far));
 }

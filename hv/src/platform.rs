@@ -53,6 +53,13 @@ impl TableMemory for HeapTables {
         unsafe { core::ptr::write_volatile((table_pa as *mut u64).add(index), value) }
     }
 
+    /// Break-before-make: the old entry is gone from every CPU's TLBs
+    /// before its table may be freed. Runs with this domain's VTTBR loaded
+    /// (or before the domain first runs, when nothing is cached for it).
+    fn tlb_invalidate(&mut self, _ipa: u64, _size: u64) {
+        crate::hw::cache::flush_guest_tlb();
+    }
+
     fn free(&mut self, pa: u64, pages: usize) {
         if let Ok(layout) = Layout::from_size_align(pages * 4096, pages.next_power_of_two() * 4096) {
             // SAFETY: `pa` was returned by `alloc_zeroed` with this layout.

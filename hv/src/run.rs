@@ -10,8 +10,10 @@ use hv_arm::vgic::Kick;
 /// SGI used to make another physical CPU re-evaluate its vCPU's interrupts.
 pub const SGI_KICK: u32 = 0;
 
-/// HCR_EL2 for guests: VM, SWIO, FMO, IMO, AMO, FB, BSU=inner, TSC, RW.
-const HCR_GUEST: u64 = (1 << 0) | (1 << 1) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 9) | (1 << 10) | (1 << 19) | (1 << 31);
+/// HCR_EL2 for guests: VM, SWIO, FMO, IMO, AMO, FB, BSU=inner, TSC, RW,
+/// APK/API (pointer authentication keys and instructions are the guest's:
+/// EL1 state is never switched on a pinned vCPU).
+const HCR_GUEST: u64 = (1 << 0) | (1 << 1) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 9) | (1 << 10) | (1 << 19) | (1 << 31) | (1 << 40) | (1 << 41);
 /// SPSR for a vCPU's first instruction: EL1h, D/A/I/F masked.
 const SPSR_EL1H_MASKED: u64 = 0x3c5;
 /// SCTLR_EL1 at vCPU start: RES1 bits only (MMU and caches off).

@@ -54,6 +54,7 @@ pub enum Kind {
     LowerIrq = 9,
     LowerFiq = 10,
     LowerSError = 11,
+    /// Synchronous exception from AArch32 EL0 (interrupts from it are `LowerIrq`).
     Lower32 = 12,
     El2Sp0 = 0,
 }
@@ -85,9 +86,9 @@ hv_vectors:
     VENTRY 10
     VENTRY 11
     VENTRY 12
-    VENTRY 12
-    VENTRY 12
-    VENTRY 12
+    VENTRY 9
+    VENTRY 10
+    VENTRY 11
 
 trap_common:
     stp     x2, x3, [sp, #16]

@@ -28,12 +28,16 @@ type R = Result<i64, i32>;
 /// Most elements one grant-table or memory call may carry (Xen preempts
 /// long calls with continuations; we refuse absurd counts instead).
 const MAX_BATCH: u64 = 1 << 16;
+/// Work units (grant ops, extents, console chunks, multicall entries) one
+/// trap may do in all, so a multicall cannot multiply the caps above.
+const TRAP_BUDGET: u32 = 1 << 16;
 
 /// Everything one hypercall needs about its caller.
 pub struct Ctx<'a> {
     pub dom: &'a Domain,
     pub vcpu: usize,
     regs: S1Regs,
+    budget: core::cell::Cell<u32>,
 }
 
 impl<'a> Ctx<'a> {
@@ -44,7 +48,14 @@ impl<'a> Ctx<'a> {
             ttbr0_el1: sysreg::ttbr0_el1::read(),
             ttbr1_el1: sysreg::ttbr1_el1::read(),
         };
-        Ctx { dom, vcpu, regs }
+        Ctx { dom, vcpu, regs, budget: core::cell::Cell::new(TRAP_BUDGET) }
+    }
+
+    /// Charge `n` work units to this trap; `-E2BIG` once it has done enough.
+    fn spend(&self, n: u32) -> Result<(), i32> {
+        let left = self.budget.get().checked_sub(n).ok_or(E2BIG)?;
+        self.budget.set(left);
+        Ok(())
     }
 
     fn mem(&self) -> DomMem<'a> {
@@ -182,7 +193,17 @@ fn version(ctx: &Ctx, cmd: u64, arg: u64) -> R {
 // ---------------------------------------------------------------------------
 // memory_op
 
+/// Where a domain may have hypervisor or granted pages inserted: its own
+/// RAM (ballooned-out frames, as Linux uses) or its grant-table window.
+/// This bounds the stage-2 tables a guest can make us allocate.
+fn mappable(dom: &Domain, gfn: u64) -> bool {
+    own_ram(dom, gfn) || gfn.checked_mul(4096).is_some_and(|a| dom.xen.grant_window.contains(a))
+}
+
 fn s2_map(dom: &Domain, gfn: u64, pa: u64, ro: bool) -> Result<(), i32> {
+    if !mappable(dom, gfn) {
+        return Err(EINVAL);
+    }
     let ipa = gfn.checked_mul(4096).ok_or(EINVAL)?;
     let acc = if ro { Access::ReadOnly } else { Access::ReadWrite };
     dom.s2.lock().map(&mut HeapTables, ipa, pa, 4096, MemType::Normal, acc).map_err(|_| ENOMEM)?;
@@ -191,6 +212,9 @@ fn s2_map(dom: &Domain, gfn: u64, pa: u64, ro: bool) -> Result<(), i32> {
 }
 
 fn s2_unmap(dom: &Domain, gfn: u64) -> Result<(), i32> {
+    if !mappable(dom, gfn) {
+        return Err(EINVAL);
+    }
     let ipa = gfn.checked_mul(4096).ok_or(EINVAL)?;
     dom.s2.lock().unmap(&mut HeapTables, ipa, 4096).map_err(|_| ENOMEM)?;
     crate::hw::cache::flush_guest_tlb();
@@ -249,6 +273,10 @@ fn add_to_physmap(ctx: &Ctx, space: u32, idx: u64, gpfn: u64) -> R {
                 return Err(EINVAL);
             }
             s2_map(dom, gpfn, dom.xen.shared_info_pa, false)?;
+            let old = dom.xen.shared_info_gfn.swap(gpfn, core::sync::atomic::Ordering::AcqRel);
+            if old != 0 && old != gpfn {
+                let _ = s2_unmap(dom, old);
+            }
             let mem = ctx.mem();
             let n = dom.xen.evtchn.lock().set_shared_info(&mem, gpfn * 4096).map_err(|e| e.get())?;
             // vCPU0's upcall lives in shared_info until it registers a vcpu_info.
@@ -286,6 +314,9 @@ fn reservation(ctx: &Ctx, op: u32, r: &XenMemoryReservation, start: u64) -> R {
     let pages = 1u64 << r.extent_order;
     let mut done = start;
     while done < r.nr_extents {
+        if ctx.spend(pages.min(512) as u32).is_err() {
+            break; // the guest sees a short count and asks again
+        }
         let gfn: u64 = match ctx.read(r.extent_start.wrapping_add(done * 8)) {
             Ok(g) => g,
             Err(_) => break,
@@ -359,6 +390,7 @@ fn each<T: FromBytes + IntoBytes + KnownLayout + Immutable>(ctx: &Ctx, uop: u64,
     }
     let size = core::mem::size_of::<T>() as u64;
     for i in 0..count {
+        ctx.spend(1)?;
         let va = uop.wrapping_add(i * size);
         let mut op: T = ctx.read(va)?;
         f(&mut op);
@@ -599,6 +631,9 @@ fn vcpu_op(ctx: &Ctx, cmd: u64, vcpuid: u64, arg: u64) -> R {
 fn hvm_op(ctx: &Ctx, op: u64, arg: u64) -> R {
     use xen_abi::hvm_op::*;
     use xen_abi::hvm_params::*;
+    if op as u32 != HVMOP_get_param && op as u32 != HVMOP_set_param {
+        return Err(ENOSYS);
+    }
     let mut p: XenHvmParam = ctx.read(arg)?;
     ctx.target(p.domid)?;
     match op as u32 {
@@ -635,6 +670,7 @@ fn console_io(ctx: &Ctx, cmd: u64, count: u64, buf: u64) -> R {
             let mut done = 0u64;
             let mut chunk = [0u8; 128];
             while done < count {
+                ctx.spend(1)?;
                 let n = ((count - done) as usize).min(chunk.len());
                 ctx.read_bytes(buf.wrapping_add(done), &mut chunk[..n])?;
                 if ctx.privileged() {
@@ -729,11 +765,27 @@ fn sysctl(ctx: &Ctx, arg: u64) -> R {
             let incremental = (op.u[0] >> 8) & 0xff != 0;
             let index = (op.u[0] >> 32) as u32;
             let (buf, count) = (op.u[1], op.u[2] as u32);
-            let mut tmp = alloc::vec![0u8; (count as usize).min(64 * 1024)];
-            let (n, next) = crate::console::read_ring(index, incremental, clear, &mut tmp);
-            s1walk::copy_to_guest(&ctx.regs, &ctx.mem(), buf, &tmp[..n]).map_err(|_| EFAULT)?;
+            // In chunks through a stack buffer: no heap allocation sized by the guest.
+            let mut tmp = [0u8; 512];
+            let (mut done, mut next) = (0usize, index);
+            let mut incr = incremental;
+            while done < count as usize {
+                ctx.spend(1)?;
+                let want = (count as usize - done).min(tmp.len());
+                let (n, nx) = crate::console::read_ring(next, incr, false, &mut tmp[..want]);
+                s1walk::copy_to_guest(&ctx.regs, &ctx.mem(), buf.wrapping_add(done as u64), &tmp[..n]).map_err(|_| EFAULT)?;
+                done += n;
+                next = nx;
+                incr = true;
+                if n < want {
+                    break;
+                }
+            }
+            if clear {
+                crate::console::read_ring(next, true, true, &mut []);
+            }
             op.u[0] = (op.u[0] & 0xffff_ffff) | ((next as u64) << 32);
-            op.u[2] = (op.u[2] & !0xffff_ffff) | n as u64;
+            op.u[2] = (op.u[2] & !0xffff_ffff) | done as u64;
             ctx.write(arg, &op).map(|_| 0)
         }
         _ => Err(ENOSYS),
@@ -746,6 +798,7 @@ fn multicall(ctx: &Ctx, list: u64, nr: u64) -> R {
         return Err(EINVAL);
     }
     for i in 0..nr {
+        ctx.spend(1)?;
         let va = list.wrapping_add(i * 64);
         let mut e: MulticallEntry = ctx.read(va)?;
         let a = [e.args[0], e.args[1], e.args[2], e.args[3], e.args[4]];

@@ -27,8 +27,12 @@ const CONSOLE_IN_MAX: usize = 4096;
 pub struct XenDom {
     pub evtchn: Mutex<EvtchnDomain>,
     pub grant: Mutex<GrantState<TablePages>>,
-    /// Hypervisor page the guest maps with add_to_physmap(shared_info).
+    /// Hypervisor page the guest maps with add_to_physmap(shared_info),
+    /// and the guest frame it is mapped at (0: not yet).
     pub shared_info_pa: u64,
+    pub shared_info_gfn: AtomicU64,
+    /// IPA window for grant-table frames (the DT `/hypervisor` reg[0]).
+    pub grant_window: hv_core::mem::Range,
     /// Per vCPU: host PA of its `vcpu_info` (0: none yet), and the upcall
     /// level last given to the vGIC.
     pub upcall_pa: alloc::vec::Vec<AtomicU64>,
@@ -38,7 +42,7 @@ pub struct XenDom {
 }
 
 impl XenDom {
-    pub fn new(domid: u16, nr_vcpus: usize) -> Option<XenDom> {
+    pub fn new(domid: u16, nr_vcpus: usize, grant_window: hv_core::mem::Range) -> Option<XenDom> {
         let evtchn = EvtchnDomain::new(domid, nr_vcpus as u32, 4095).ok()?;
         let grant = GrantState::new(
             domid,
@@ -50,6 +54,8 @@ impl XenDom {
             evtchn: Mutex::new(evtchn),
             grant: Mutex::new(grant),
             shared_info_pa: mem::alloc_page()?,
+            shared_info_gfn: AtomicU64::new(0),
+            grant_window,
             upcall_pa: (0..nr_vcpus).map(|_| AtomicU64::new(0)).collect(),
             upcall_level: (0..nr_vcpus).map(|_| AtomicBool::new(false)).collect(),
             console_in: Mutex::new(VecDeque::new()),
