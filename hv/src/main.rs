@@ -124,6 +124,16 @@ extern "C" fn primary_main(dtb_pa: u64) -> ! {
                 gicv3::set_spi_enabled(d.uart_intid, true);
                 console::uart_rx_enable();
             }
+            let total: u64 = bi.ram.iter().map(|r| r.size / 4096).sum();
+            let dom0_pages: u64 = d.ram.iter().map(|r| r.size / 4096).sum();
+            let (s, e) = boot::image_range();
+            xen::control::MEMINFO.call_once(|| xen::control::MemInfo {
+                total_pages: total,
+                free_pages: total.saturating_sub(dom0_pages).saturating_sub((e - s).div_ceil(4096)),
+                max_mfn: bi.ram.iter().map(|r| (r.start + r.size) / 4096).max().unwrap_or(0),
+                nr_cpus: nr_pcpus as u32,
+                cpu_khz: (sysreg::cntfrq_el0::read() / 1000) as u32,
+            });
             domain::DOM0.call_once(|| d);
         }
         Err(e) => panic!("cannot build dom0: {:?}", e),

@@ -326,3 +326,10 @@ pub struct XenDomctlCacheflush {
     pub nr_pfns: XenPfn,
 }
 layout!(XenDomctlCacheflush, 16, 8; start_pfn @ 0, nr_pfns @ 8);
+
+// Scheduler ids (`XEN_SYSCTL_sched_id`, `XEN_DOMCTL_scheduler_op`).
+pub const XEN_SCHEDULER_CREDIT: u32 = 5;
+pub const XEN_SCHEDULER_CREDIT2: u32 = 6;
+pub const XEN_SCHEDULER_ARINC653: u32 = 7;
+pub const XEN_SCHEDULER_RTDS: u32 = 8;
+pub const XEN_SCHEDULER_NULL: u32 = 9;

@@ -23,7 +23,7 @@ use xen_abi::memory::*;
 use xen_abi::xen::*;
 use zerocopy::{FromBytes, FromZeros, Immutable, IntoBytes, KnownLayout};
 
-type R = Result<i64, i32>;
+pub(super) type R = Result<i64, i32>;
 
 /// Most elements one grant-table or memory call may carry (Xen preempts
 /// long calls with continuations; we refuse absurd counts instead).
@@ -36,7 +36,7 @@ const TRAP_BUDGET: u32 = 1 << 16;
 pub struct Ctx<'a> {
     pub dom: &'a Domain,
     pub vcpu: usize,
-    regs: S1Regs,
+    pub(super) regs: S1Regs,
     budget: core::cell::Cell<u32>,
 }
 
@@ -52,27 +52,27 @@ impl<'a> Ctx<'a> {
     }
 
     /// Charge `n` work units to this trap; `-E2BIG` once it has done enough.
-    fn spend(&self, n: u32) -> Result<(), i32> {
+    pub(super) fn spend(&self, n: u32) -> Result<(), i32> {
         let left = self.budget.get().checked_sub(n).ok_or(E2BIG)?;
         self.budget.set(left);
         Ok(())
     }
 
-    fn mem(&self) -> DomMem<'a> {
+    pub(super) fn mem(&self) -> DomMem<'a> {
         DomMem(self.dom)
     }
 
-    fn privileged(&self) -> bool {
+    pub(super) fn privileged(&self) -> bool {
         self.dom.id == 0
     }
 
-    fn read<T: FromBytes + IntoBytes + KnownLayout + Immutable>(&self, va: u64) -> Result<T, i32> {
+    pub(super) fn read<T: FromBytes + IntoBytes + KnownLayout + Immutable>(&self, va: u64) -> Result<T, i32> {
         let mut v = T::new_zeroed();
         s1walk::copy_from_guest(&self.regs, &self.mem(), va, v.as_mut_bytes()).map_err(|_| EFAULT)?;
         Ok(v)
     }
 
-    fn write<T: IntoBytes + Immutable>(&self, va: u64, v: &T) -> Result<(), i32> {
+    pub(super) fn write<T: IntoBytes + Immutable>(&self, va: u64, v: &T) -> Result<(), i32> {
         s1walk::copy_to_guest(&self.regs, &self.mem(), va, v.as_bytes()).map_err(|_| EFAULT)
     }
 
@@ -115,7 +115,8 @@ fn dispatch(ctx: &Ctx, nr: u64, a: [u64; 5], top: bool) -> i64 {
         HYPERVISOR_platform_op => platform_op(ctx, a[0]),
         HYPERVISOR_multicall if top => multicall(ctx, a[0], a[1]),
         HYPERVISOR_physdev_op => Err(ENOSYS),
-        HYPERVISOR_sysctl => sysctl(ctx, a[0]),
+        HYPERVISOR_sysctl => super::control::sysctl(ctx, a[0]),
+        HYPERVISOR_domctl => super::control::domctl(ctx, a[0]),
         _ => {
             unknown_once(ctx, nr);
             Err(ENOSYS)
@@ -749,48 +750,6 @@ fn set_wallclock(dom: &Domain, boot_ns: u128) {
     at(1072).store((v | 1).wrapping_add(1), Ordering::Release);
 }
 
-fn sysctl(ctx: &Ctx, arg: u64) -> R {
-    use xen_abi::sysctl::*;
-    if !ctx.privileged() {
-        return Err(EPERM);
-    }
-    let mut op: XenSysctl = ctx.read(arg)?;
-    if op.interface_version != XEN_SYSCTL_INTERFACE_VERSION {
-        return Err(EACCES);
-    }
-    match op.cmd {
-        XEN_SYSCTL_readconsole => {
-            // {clear u8, incremental u8, pad u16, index u32, buffer u64, count u32}
-            let clear = op.u[0] & 0xff != 0;
-            let incremental = (op.u[0] >> 8) & 0xff != 0;
-            let index = (op.u[0] >> 32) as u32;
-            let (buf, count) = (op.u[1], op.u[2] as u32);
-            // In chunks through a stack buffer: no heap allocation sized by the guest.
-            let mut tmp = [0u8; 512];
-            let (mut done, mut next) = (0usize, index);
-            let mut incr = incremental;
-            while done < count as usize {
-                ctx.spend(1)?;
-                let want = (count as usize - done).min(tmp.len());
-                let (n, nx) = crate::console::read_ring(next, incr, false, &mut tmp[..want]);
-                s1walk::copy_to_guest(&ctx.regs, &ctx.mem(), buf.wrapping_add(done as u64), &tmp[..n]).map_err(|_| EFAULT)?;
-                done += n;
-                next = nx;
-                incr = true;
-                if n < want {
-                    break;
-                }
-            }
-            if clear {
-                crate::console::read_ring(next, true, true, &mut []);
-            }
-            op.u[0] = (op.u[0] & 0xffff_ffff) | ((next as u64) << 32);
-            op.u[2] = (op.u[2] & !0xffff_ffff) | done as u64;
-            ctx.write(arg, &op).map(|_| 0)
-        }
-        _ => Err(ENOSYS),
-    }
-}
 
 fn multicall(ctx: &Ctx, list: u64, nr: u64) -> R {
     use xen_abi::multicall::MulticallEntry;

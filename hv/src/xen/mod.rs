@@ -6,6 +6,7 @@
 //! Lock order: `Domain::s2` is innermost; `evtchn` and `grant` are never
 //! held together.
 
+pub mod control;
 pub mod hypercall;
 pub mod mem;
 
