@@ -333,3 +333,9 @@ pub const XEN_SCHEDULER_CREDIT2: u32 = 6;
 pub const XEN_SCHEDULER_ARINC653: u32 = 7;
 pub const XEN_SCHEDULER_RTDS: u32 = 8;
 pub const XEN_SCHEDULER_NULL: u32 = 9;
+
+// `xen_domctl_vcpuaffinity.flags`: which maps (each an `xenctl_bitmap`
+// {bitmap handle u64, nr_bits u32}) the call reads or fills.
+pub const XEN_VCPUAFFINITY_HARD: u32 = 1 << 0;
+pub const XEN_VCPUAFFINITY_SOFT: u32 = 1 << 1;
+pub const XEN_VCPUAFFINITY_FORCE: u32 = 1 << 2;

@@ -75,6 +75,29 @@ pub fn domctl(ctx: &Ctx, arg: u64) -> R {
             op.u[2] = vcpu as u64; // vCPU n runs on physical CPU n
             ctx.write(arg, &op).map(|_| 0)
         }
+        XEN_DOMCTL_getvcpuaffinity => {
+            // {vcpu u32, flags u32, hard {bitmap u64, nr_bits u32} @8, soft {..} @24}
+            let vcpu = op.u[0] as u32 as usize;
+            dom.vcpus.get(vcpu).ok_or(EINVAL)?;
+            let flags = (op.u[0] >> 32) as u32;
+            let nr_cpus = MEMINFO.get().map(|m| m.nr_cpus).unwrap_or(1) as usize;
+            // Hard: the one physical CPU the vCPU is pinned to; soft: all.
+            for (i, want) in [(1usize, XEN_VCPUAFFINITY_HARD), (3, XEN_VCPUAFFINITY_SOFT)] {
+                if flags & want == 0 {
+                    continue;
+                }
+                let (buf, nr_bits) = (op.u[i], op.u[i + 1] as u32 as usize);
+                let mut map = [0u8; 16];
+                let bytes = nr_bits.div_ceil(8).min(map.len());
+                for c in 0..nr_cpus.min(bytes * 8) {
+                    if want == XEN_VCPUAFFINITY_SOFT || c == vcpu {
+                        map[c / 8] |= 1 << (c % 8);
+                    }
+                }
+                s1walk::copy_to_guest(&ctx.regs, &ctx.mem(), buf, &map[..bytes]).map_err(|_| EFAULT)?;
+            }
+            ctx.write(arg, &op).map(|_| 0)
+        }
         _ => Err(ENOSYS),
     }
 }

@@ -114,7 +114,8 @@ fn dispatch(ctx: &Ctx, nr: u64, a: [u64; 5], top: bool) -> i64 {
         HYPERVISOR_vm_assist => vm_assist(a[0], a[1]),
         HYPERVISOR_platform_op => platform_op(ctx, a[0]),
         HYPERVISOR_multicall if top => multicall(ctx, a[0], a[1]),
-        HYPERVISOR_physdev_op => Err(ENOSYS),
+        // No PCI passthrough control, no XSM/FLASK: Xen answers these -ENOSYS too.
+        HYPERVISOR_physdev_op | HYPERVISOR_xsm_op => Err(ENOSYS),
         HYPERVISOR_sysctl => super::control::sysctl(ctx, a[0]),
         HYPERVISOR_domctl => super::control::domctl(ctx, a[0]),
         _ => {
