@@ -135,3 +135,13 @@ pub struct XenSysctlGetdomaininfolist {
 }
 layout!(XenSysctlGetdomaininfolist, 24, 8; first_domain @ 0, max_domains @ 4, buffer @ 8,
         num_domains @ 16);
+
+// `xen_sysctl_cpupool_op.op` (payload: op, cpupool_id, sched_id, domid, cpu,
+// n_dom as u32s, then an `xenctl_bitmap` cpumap at byte 24).
+pub const XEN_SYSCTL_CPUPOOL_OP_CREATE: u32 = 1;
+pub const XEN_SYSCTL_CPUPOOL_OP_DESTROY: u32 = 2;
+pub const XEN_SYSCTL_CPUPOOL_OP_INFO: u32 = 3;
+pub const XEN_SYSCTL_CPUPOOL_OP_ADDCPU: u32 = 4;
+pub const XEN_SYSCTL_CPUPOOL_OP_RMCPU: u32 = 5;
+pub const XEN_SYSCTL_CPUPOOL_OP_MOVEDOMAIN: u32 = 6;
+pub const XEN_SYSCTL_CPUPOOL_OP_FREEINFO: u32 = 7;

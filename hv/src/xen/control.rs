@@ -114,8 +114,10 @@ pub fn sysctl(ctx: &Ctx, arg: u64) -> R {
         XEN_SYSCTL_physinfo => {
             let m = MEMINFO.get().ok_or(EINVAL)?;
             let mut p = XenSysctlPhysinfo::new_zeroed();
+            // As Xen on Arm reports the topology: one core per "socket".
             p.threads_per_core = 1;
-            p.cores_per_socket = m.nr_cpus;
+            p.cores_per_socket = 1;
+            p.capabilities = XEN_SYSCTL_PHYSCAP_hvm | XEN_SYSCTL_PHYSCAP_hap | XEN_SYSCTL_PHYSCAP_gnttab_v1;
             p.nr_cpus = m.nr_cpus;
             p.max_cpu_id = m.nr_cpus.saturating_sub(1);
             p.nr_nodes = 1;
@@ -125,6 +127,32 @@ pub fn sysctl(ctx: &Ctx, arg: u64) -> R {
             p.max_mfn = m.max_mfn;
             op.u = [0; 16];
             op.u.as_mut_bytes()[..core::mem::size_of::<XenSysctlPhysinfo>()].copy_from_slice(p.as_bytes());
+            ctx.write(arg, &op).map(|_| 0)
+        }
+        XEN_SYSCTL_cpupool_op => {
+            // {op u32, cpupool_id u32, sched_id u32, domid u32, cpu u32,
+            //  n_dom u32, cpumap {bitmap u64 @24, nr_bits u32 @32}}.
+            // One pool, 0, holding every CPU (Xen's default).
+            let sub = op.u[0] as u32;
+            let pool = (op.u[0] >> 32) as u32;
+            let nr_cpus = MEMINFO.get().map(|m| m.nr_cpus).unwrap_or(1) as usize;
+            let fill_all = match sub {
+                XEN_SYSCTL_CPUPOOL_OP_INFO if pool == 0 => true,
+                XEN_SYSCTL_CPUPOOL_OP_INFO => return Err(ENOENT),
+                XEN_SYSCTL_CPUPOOL_OP_FREEINFO => false,
+                _ => return Err(ENOSYS),
+            };
+            let (buf, nr_bits) = (op.u[3], op.u[4] as u32 as usize);
+            let mut map = [0u8; 16];
+            let bytes = nr_bits.div_ceil(8).min(map.len());
+            if fill_all {
+                for c in 0..nr_cpus.min(bytes * 8) {
+                    map[c / 8] |= 1 << (c % 8);
+                }
+                op.u[1] = XEN_SCHEDULER_NULL as u64; // sched_id; domid 0
+                op.u[2] = 1 << 32; // cpu 0, n_dom 1
+            }
+            s1walk::copy_to_guest(&ctx.regs, &ctx.mem(), buf, &map[..bytes]).map_err(|_| EFAULT)?;
             ctx.write(arg, &op).map(|_| 0)
         }
         XEN_SYSCTL_sched_id => {
