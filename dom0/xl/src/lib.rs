@@ -1,2 +1,17 @@
-//! The `xl` toolstack: xl.cfg parsing and the subcommands' logic.
+//! The `xl` toolstack: xl.cfg parsing and the subcommands' logic, matching
+//! Xen 4.17's `xl` (syntax, messages, output formats, exit codes).
+//!
+//! * [`config`]: the xl.cfg grammar (libxlutil's parser, quirks included)
+//! * [`domain`]: the typed [`domain::DomainConfig`] `xl create` builds
+//! * [`cli`]: global options, subcommand lookup, per-command options
+//! * [`format`]: `xl list` / `info` / `uptime` / `vcpu-list` output
+//! * [`run`]: executes a command against a [`run::Hypervisor`]
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod cli;
+mod cmdtable;
+pub mod config;
+pub mod domain;
+pub mod format;
+pub mod run;
