@@ -69,6 +69,16 @@ impl Console {
         }
     }
 
+    /// How many lines have been consumed so far (a position for [`Console::since`]).
+    pub fn mark(&self) -> usize {
+        self.log.len()
+    }
+
+    /// The text of the lines consumed after `mark`.
+    pub fn since(&self, mark: usize) -> Vec<&str> {
+        self.log[mark.min(self.log.len())..].iter().map(|l| l.text.as_str()).collect()
+    }
+
     /// Waits up to `timeout` for QEMU to exit, collecting its remaining output.
     pub fn wait_exit(&mut self, timeout: Duration) -> Result<ExitStatus> {
         let deadline = Instant::now() + timeout;

@@ -94,7 +94,7 @@ impl Artifacts {
     }
 }
 
-fn cache_dir() -> Result<PathBuf> {
+pub fn cache_dir() -> Result<PathBuf> {
     let dir = match std::env::var_os("FERROVISOR_CACHE") {
         Some(d) => PathBuf::from(d),
         None => PathBuf::from(std::env::var_os("HOME").context("HOME unset")?).join(".cache/ferrovisor"),
@@ -119,7 +119,7 @@ fn kernel_package(meta: &str) -> Result<String> {
 }
 
 /// Downloads and extracts `pkg` at its candidate version; returns the extracted root.
-fn extract(cache: &Path, pkg: &str) -> Result<PathBuf> {
+pub fn extract(cache: &Path, pkg: &str) -> Result<PathBuf> {
     let policy = output_of(Command::new("apt-cache").args(["policy", &format!("{pkg}:{ARCH}")]))?;
     let version = policy
         .lines()

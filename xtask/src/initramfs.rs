@@ -99,6 +99,36 @@ impl Initramfs {
         Ok(())
     }
 
+    /// Copies the tree below `root` (files, directories, symlinks) to the same
+    /// paths in the archive, skipping paths that start with one of `skip`.
+    pub fn tree(&mut self, root: &Path, skip: &[&str]) -> Result<()> {
+        fn walk(rd: &mut Initramfs, root: &Path, dir: &Path, skip: &[&str]) -> Result<()> {
+            for e in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+                let path = e?.path();
+                let rel = path.strip_prefix(root)?.to_string_lossy().into_owned();
+                if skip.iter().any(|s| rel.starts_with(s)) {
+                    continue;
+                }
+                let meta = std::fs::symlink_metadata(&path)?;
+                if meta.file_type().is_symlink() {
+                    let target = std::fs::read_link(&path)?.to_string_lossy().into_owned();
+                    if let Some((parent, _)) = rel.rsplit_once('/') {
+                        rd.dir(parent, 0o755);
+                    }
+                    rd.entries.insert(rel, Entry::Symlink { target });
+                } else if meta.is_dir() {
+                    rd.dir(&rel, 0o755);
+                    walk(rd, root, &path, skip)?;
+                } else {
+                    use std::os::unix::fs::PermissionsExt;
+                    rd.file(&rel, meta.permissions().mode() & 0o7777, std::fs::read(&path)?);
+                }
+            }
+            Ok(())
+        }
+        walk(self, root, root, skip)
+    }
+
     /// Writes the gzip'd newc archive to `path`.
     pub fn write_gz(&self, path: &Path) -> Result<()> {
         // GzEncoder writes mtime 0 and no file name: the output depends on the contents only.

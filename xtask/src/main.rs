@@ -7,6 +7,7 @@ mod args;
 mod bench;
 mod console;
 mod debian;
+mod debtools;
 mod dom0test;
 mod image;
 mod initramfs;

@@ -38,6 +38,8 @@ enum Kind {
     BootPl011,
     /// /init exits: dom0's kernel panics, reboots (panic=-1), and the hypervisor ends the machine.
     Panic,
+    /// Debian's Xen 4.17 toolstack (xenstored, xen-init-dom0, xenconsoled, xl) in dom0.
+    DebianToolstack,
 }
 
 const CASES: &[Case] = &[
@@ -47,6 +49,7 @@ const CASES: &[Case] = &[
     Case { name: "boot_generic_smp2", flavour: Flavour::Generic, smp: 2, kind: Kind::Boot, args: None },
     Case { name: "boot_pl011_smp2", flavour: Flavour::Cloud, smp: 2, kind: Kind::BootPl011, args: None },
     Case { name: "dom0_panic", flavour: Flavour::Cloud, smp: 2, kind: Kind::Panic, args: None },
+    Case { name: "debian_toolstack", flavour: Flavour::Cloud, smp: 2, kind: Kind::DebianToolstack, args: None },
     Case { name: "xen_dom0_abi", flavour: Flavour::Cloud, smp: 2, kind: Kind::XenAbi, args: None },
     // The same with 2-level event channels (Linux uses FIFO when offered).
     Case { name: "xen_dom0_abi_2l", flavour: Flavour::Cloud, smp: 2, kind: Kind::XenAbi, args: Some("xen.fifo_events=0") },
@@ -98,6 +101,12 @@ pub fn run(hv: Hypervisor, filter: Option<&str>) -> Result<ExitCode> {
     if cases.iter().any(|c| matches!(c.kind, Kind::Boot | Kind::BootPl011)) {
         Initramfs::busybox_root(&art.busybox, TEST_INIT)?.write_gz(&boot_initrd)?;
     }
+    let debtools_initrd = dir.join("debian-toolstack-initrd.gz");
+    let debtools_ready = if cases.iter().any(|c| c.kind == Kind::DebianToolstack) {
+        crate::debtools::write_initramfs(&art, &debtools_initrd).map_err(|e| format!("Debian toolstack initramfs: {e:#}"))
+    } else {
+        Ok(())
+    };
     let panic_initrd = dir.join("panic-initrd.gz");
     if cases.iter().any(|c| c.kind == Kind::Panic) {
         Initramfs::busybox_root(&art.busybox, PANIC_INIT)?.write_gz(&panic_initrd)?;
@@ -126,6 +135,10 @@ pub fn run(hv: Hypervisor, filter: Option<&str>) -> Result<ExitCode> {
             (Err(e), _) => Err(format!("{} image: {e}", hv.name())),
             (Ok(host), Kind::Boot | Kind::BootPl011) => boot(case, host, &art, &boot_initrd, &log),
             (Ok(host), Kind::Panic) => boot(case, host, &art, &panic_initrd, &log),
+            (Ok(host), Kind::DebianToolstack) => match &debtools_ready {
+                Ok(()) => boot(case, host, &art, &debtools_initrd, &log),
+                Err(e) => Err(e.clone()),
+            },
             (Ok(host), Kind::XenAbi) => match &abi_ready {
                 Ok(()) => boot(case, host, &art, &abi_initrd, &log),
                 Err(e) => Err(e.clone()),
@@ -161,7 +174,7 @@ fn boot(case: &Case, host: &Host, art: &Artifacts, initrd: &Path, log: &Path) ->
         fv_console: match case.kind {
             Kind::Boot | Kind::Panic => FERROVISOR_DOM0_CONSOLE,
             Kind::BootPl011 => Dom0Console::Pl011,
-            Kind::XenAbi => Dom0Console::Hvc,
+            Kind::XenAbi | Kind::DebianToolstack => Dom0Console::Hvc,
         },
     };
     let mut console = Console::spawn(vm.command()).map_err(|e| format!("{e:#}"))?;
@@ -169,6 +182,7 @@ fn boot(case: &Case, host: &Host, art: &Artifacts, initrd: &Path, log: &Path) ->
         Kind::Boot | Kind::BootPl011 => check(&mut console, case.smp),
         Kind::XenAbi => check_abi(&mut console),
         Kind::Panic => check_panic(&mut console),
+        Kind::DebianToolstack => check_debian_toolstack(&mut console, case.smp),
     };
     let lines = console.finish(log).map_err(|e| format!("{e:#}"))?;
     result.map_err(|e| {
@@ -208,6 +222,47 @@ fn check_panic(console: &mut Console) -> Result<()> {
     console.expect("Kernel panic - not syncing", TO_STEP)?;
     let status = console.wait_exit(TO_EXIT)?;
     ensure!(status.success(), "QEMU exited with {status} after dom0's panic");
+    Ok(())
+}
+
+/// Debian's own toolstack must start and show dom0 as on Xen 4.17: the
+/// daemons come up, `xl list` / `xl info` / `xl vcpu-list` / `xl uptime`
+/// print dom0 with no libxl error, xenstore holds its name.
+fn check_debian_toolstack(console: &mut Console, smp: u32) -> Result<()> {
+    console.expect("FV-INIT uptime=", TO_INIT)?;
+    for daemon in ["xenstored", "xen-init-dom0", "xenconsoled"] {
+        let (line, _) = console.expect("TS-", TO_XT)?;
+        ensure!(line == format!("OK {daemon}"), "expected TS-OK {daemon}, got TS-{line}");
+    }
+    let mut section = |name: &str| -> Result<Vec<String>> {
+        console.expect(&format!("TS-BEGIN {name}"), TO_XT)?;
+        let mark = console.mark();
+        let (rc, _) = console.expect(&format!("TS-END {name}"), TO_XT)?;
+        let lines: Vec<String> = console.since(mark).iter().map(|l| l.to_string()).collect();
+        let body = &lines[..lines.len().saturating_sub(1)];
+        ensure!(rc == "rc=0", "xl {name}: {rc}:\n    {}", body.join("\n    "));
+        ensure!(!body.iter().any(|l| l.contains("libxl: error") || l.contains("TS-FAIL")), "xl {name}:\n    {}", body.join("\n    "));
+        Ok(body.to_vec())
+    };
+    let list = section("list")?;
+    ensure!(list.iter().any(|l| l.starts_with("Name") && l.contains("Mem VCPUs")), "xl list: no header in {list:?}");
+    let dom0: Vec<&str> = list.iter().find(|l| l.starts_with("Domain-0")).map(|l| l.split_whitespace().collect()).unwrap_or_default();
+    ensure!(dom0.len() == 6 && dom0[1] == "0" && dom0[2] == "512" && dom0[3] == smp.to_string() && dom0[4] == "r-----", "xl list: Domain-0 row {dom0:?}");
+    let info = section("info")?;
+    for (key, want) in [("nr_cpus", smp.to_string()), ("total_memory", MEM_MIB.to_string()), ("xen_major", "4".into()), ("xen_minor", "17".into())] {
+        ensure!(info.iter().any(|l| l.split_once(':').is_some_and(|(k, v)| k.trim() == key && v.trim() == want)), "xl info: no `{key} : {want}`");
+    }
+    let vcpus = section("vcpu-list")?;
+    let rows = vcpus.iter().filter(|l| l.starts_with("Domain-0")).count();
+    ensure!(rows == smp as usize, "xl vcpu-list: {rows} Domain-0 rows, expected {smp}");
+    let uptime = section("uptime")?;
+    ensure!(uptime.iter().any(|l| l.starts_with("Domain-0")), "xl uptime: no Domain-0 in {uptime:?}");
+    let name = section("xenstore")?;
+    ensure!(name.iter().any(|l| l.trim() == "Domain-0"), "xenstore-read /local/domain/0/name: {name:?}");
+    section("dmesg")?;
+    console.expect("TS-DONE", TO_XT)?;
+    let status = console.wait_exit(TO_EXIT)?;
+    ensure!(status.success(), "QEMU exited with {status} after TS-DONE");
     Ok(())
 }
 
