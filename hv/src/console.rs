@@ -160,11 +160,48 @@ macro_rules! log {
     };
 }
 
-/// Log a message caused by a guest, filtered by `guest_loglvl=`.
+/// Guest-caused messages allowed per window, and the window (as Xen's
+/// printk_ratelimit: a burst of 10 every 5 s); the rest are dropped and
+/// counted.
+const GUEST_BURST: u32 = 10;
+const GUEST_WINDOW_SECS: u64 = 5;
+
+static GUEST_WINDOW: spin::Mutex<(u64, u32, u32)> = spin::Mutex::new((0, 0, 0));
+
+/// Whether a guest-caused message may be printed now (rate limit), noting
+/// how many were suppressed since the last one printed.
+pub fn guest_ratelimit_ok() -> bool {
+    let now = crate::hw::sysreg::cntpct_el0::read();
+    let window = crate::hw::sysreg::cntfrq_el0::read().saturating_mul(GUEST_WINDOW_SECS);
+    let mut w = GUEST_WINDOW.lock();
+    let (start, count, dropped) = &mut *w;
+    if now.wrapping_sub(*start) > window {
+        let missed = *dropped;
+        *start = now;
+        *count = 0;
+        *dropped = 0;
+        drop(w);
+        if missed > 0 {
+            log_line(Level::Warning, format_args!("{} guest messages suppressed", missed));
+        }
+        w = GUEST_WINDOW.lock();
+    }
+    let (_, count, dropped) = &mut *w;
+    if *count < GUEST_BURST {
+        *count += 1;
+        true
+    } else {
+        *dropped += 1;
+        false
+    }
+}
+
+/// Log a message caused by a guest, filtered by `guest_loglvl=` and
+/// rate-limited (a guest must not be able to flood the console).
 #[macro_export]
 macro_rules! glog {
     ($lvl:ident, $($arg:tt)*) => {
-        if $crate::console::guest_enabled(hv_core::log::Level::$lvl) {
+        if $crate::console::guest_enabled(hv_core::log::Level::$lvl) && $crate::console::guest_ratelimit_ok() {
             $crate::console::log_line(hv_core::log::Level::$lvl, format_args!($($arg)*));
         }
     };
