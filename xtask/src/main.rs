@@ -14,6 +14,8 @@ mod initramfs;
 mod qemu;
 mod setup;
 mod tests;
+mod toolstack;
+mod xltest;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -46,6 +48,7 @@ commands:
   test [FILTER]         host unit tests, then the QEMU tests whose name contains FILTER
       --hypervisor ferrovisor|xen|native   (default ferrovisor)
                         tests: boot_smp1 boot_smp2 boot_smp4 boot_generic_smp2 xen_dom0_abi
+                               xenstored_dom0
   bench boot            native vs Xen 4.17 vs Ferrovisor boot/CPU medians
       --runs N (5)  --icount (adds -icount shift=0 and uses -smp 1)
   bench abi             Xen 4.17 vs Ferrovisor from dom0: null hypercall, event channel

@@ -4,6 +4,8 @@
 //! each within its own deadline, then that QEMU exits with status 0 after `poweroff -f`.
 //! The Xen ABI test runs testing/xen-dom0-test from testing/init-xen-abi.sh instead and
 //! wants an `XT-OK` line for every check, `XT-DONE ... fail=0`, then the same clean exit.
+//! The xenstored test starts dom0/xenstored from testing/init-xenstored.sh and wants the same
+//! of its `XS-*` lines.
 
 use std::path::Path;
 use std::process::{Command, ExitCode};
@@ -17,7 +19,7 @@ use crate::debian::{Artifacts, Flavour};
 use crate::dom0test::{self, Mode};
 use crate::initramfs::{Initramfs, TEST_INIT};
 use crate::qemu::{Dom0Console, Host, Hypervisor, Vm, FERROVISOR_DOM0_CONSOLE};
-use crate::{run_checked, say, setup, work_dir, workspace_root};
+use crate::{run_checked, say, setup, toolstack, work_dir, workspace_root};
 
 struct Case {
     name: &'static str,
@@ -34,12 +36,16 @@ enum Kind {
     Boot,
     /// testing/init-xen-abi.sh + xen-dom0-test: the Xen ABI through Linux's drivers (XT-* lines).
     XenAbi,
+    /// testing/init-xenstored.sh: our xenstored serving dom0's kernel and tools (XS-* lines).
+    Xenstored,
     /// Boot with dom0 on Ferrovisor's emulated PL011 (`console=ttyAMA0`); Ferrovisor only.
     BootPl011,
     /// /init exits: dom0's kernel panics, reboots (panic=-1), and the hypervisor ends the machine.
     Panic,
     /// Debian's Xen 4.17 toolstack (xenstored, xen-init-dom0, xenconsoled, xl) in dom0.
     DebianToolstack,
+    /// testing/init-xl.sh: our dom0/xl's read-only commands (XL-* sections, xtask/src/xltest.rs).
+    Xl,
 }
 
 const CASES: &[Case] = &[
@@ -53,6 +59,8 @@ const CASES: &[Case] = &[
     Case { name: "xen_dom0_abi", flavour: Flavour::Cloud, smp: 2, kind: Kind::XenAbi, args: None },
     // The same with 2-level event channels (Linux uses FIFO when offered).
     Case { name: "xen_dom0_abi_2l", flavour: Flavour::Cloud, smp: 2, kind: Kind::XenAbi, args: Some("xen.fifo_events=0") },
+    Case { name: "xenstored_dom0", flavour: Flavour::Cloud, smp: 2, kind: Kind::Xenstored, args: None },
+    Case { name: "xl_dom0", flavour: Flavour::Cloud, smp: 2, kind: Kind::Xl, args: None },
 ];
 
 /// dom0's /init for the panic test: announce, then exit (the kernel panics).
@@ -121,6 +129,20 @@ pub fn run(hv: Hypervisor, filter: Option<&str>) -> Result<ExitCode> {
     } else {
         Ok(())
     };
+    let xs_initrd = dir.join("xenstored-initrd.gz");
+    let xs_ready = if cases.iter().any(|c| c.kind == Kind::Xenstored) {
+        let built = toolstack::build().and_then(|bins| toolstack::write_initramfs(&art.busybox, &art.cloud, &bins, &xs_initrd));
+        built.map_err(|e| format!("xenstored initramfs: {e:#}"))
+    } else {
+        Ok(())
+    };
+    let xl_initrd = dir.join("xl-initrd.gz");
+    let xl_ready = if cases.iter().any(|c| c.kind == Kind::Xl) {
+        let built = crate::xltest::build().and_then(|xl| crate::xltest::write_initramfs(&art.busybox, &art.cloud, &xl, &xl_initrd));
+        built.map_err(|e| format!("xl initramfs: {e:#}"))
+    } else {
+        Ok(())
+    };
     let logs = dir.join("logs");
     std::fs::create_dir_all(&logs)?;
     // A hypervisor that cannot be built fails every test, with the reason.
@@ -141,6 +163,14 @@ pub fn run(hv: Hypervisor, filter: Option<&str>) -> Result<ExitCode> {
             },
             (Ok(host), Kind::XenAbi) => match &abi_ready {
                 Ok(()) => boot(case, host, &art, &abi_initrd, &log),
+                Err(e) => Err(e.clone()),
+            },
+            (Ok(host), Kind::Xenstored) => match &xs_ready {
+                Ok(()) => boot(case, host, &art, &xs_initrd, &log),
+                Err(e) => Err(e.clone()),
+            },
+            (Ok(host), Kind::Xl) => match &xl_ready {
+                Ok(()) => boot(case, host, &art, &xl_initrd, &log),
                 Err(e) => Err(e.clone()),
             },
         };
@@ -174,15 +204,17 @@ fn boot(case: &Case, host: &Host, art: &Artifacts, initrd: &Path, log: &Path) ->
         fv_console: match case.kind {
             Kind::Boot | Kind::Panic => FERROVISOR_DOM0_CONSOLE,
             Kind::BootPl011 => Dom0Console::Pl011,
-            Kind::XenAbi | Kind::DebianToolstack => Dom0Console::Hvc,
+            Kind::XenAbi | Kind::DebianToolstack | Kind::Xenstored | Kind::Xl => Dom0Console::Hvc,
         },
     };
     let mut console = Console::spawn(vm.command()).map_err(|e| format!("{e:#}"))?;
     let result = match case.kind {
         Kind::Boot | Kind::BootPl011 => check(&mut console, case.smp),
-        Kind::XenAbi => check_abi(&mut console),
+        Kind::XenAbi => check_lines(&mut console, "XT", dom0test::CHECKS),
+        Kind::Xenstored => check_lines(&mut console, "XS", toolstack::CHECKS),
         Kind::Panic => check_panic(&mut console),
         Kind::DebianToolstack => check_debian_toolstack(&mut console, case.smp),
+        Kind::Xl => crate::xltest::check(&mut console, case.smp, MEM_MIB),
     };
     let lines = console.finish(log).map_err(|e| format!("{e:#}"))?;
     result.map_err(|e| {
@@ -266,14 +298,15 @@ fn check_debian_toolstack(console: &mut Console, smp: u32) -> Result<()> {
     Ok(())
 }
 
-/// Checks the XT-* lines of testing/xen-dom0-test (via testing/init-xen-abi.sh).
-fn check_abi(console: &mut Console) -> Result<()> {
+/// Checks the `<p>-*` result lines: XT-* of testing/xen-dom0-test (via
+/// testing/init-xen-abi.sh) or XS-* of testing/init-xenstored.sh.
+fn check_lines(console: &mut Console, p: &str, checks: &[&str]) -> Result<()> {
     let (uptime, wall) = console.expect("FV-INIT uptime=", TO_INIT)?;
     say!("dom0 /init after {:.1} s host time (dom0 uptime {uptime} s)", wall.as_secs_f64());
     let (mut ok, mut failed) = (Vec::new(), Vec::new());
     let done = loop {
-        let (line, _) = console.expect("XT-", TO_XT).with_context(|| {
-            format!("after XT-OK {:?}, XT-FAIL {:?}", ok, failed.iter().map(|f: &String| f.split(':').next()).collect::<Vec<_>>())
+        let (line, _) = console.expect(&format!("{p}-"), TO_XT).with_context(|| {
+            format!("after {p}-OK {:?}, {p}-FAIL {:?}", ok, failed.iter().map(|f: &String| f.split(':').next()).collect::<Vec<_>>())
         })?;
         if let Some(name) = line.strip_prefix("OK ") {
             ok.push(name.trim().to_owned());
@@ -282,16 +315,16 @@ fn check_abi(console: &mut Console) -> Result<()> {
         } else if let Some(counts) = line.strip_prefix("DONE") {
             break counts.trim().to_owned();
         } else {
-            failed.push(format!("unparsed line `XT-{line}`"));
+            failed.push(format!("unparsed line `{p}-{line}`"));
         }
     };
-    say!("xen-dom0-test: XT-OK {}; XT-DONE {done}", ok.join(" "));
-    ensure!(failed.is_empty(), "{} failed:\n    XT-FAIL {}", failed.len(), failed.join("\n    XT-FAIL "));
-    let missing: Vec<&str> = dom0test::CHECKS.iter().copied().filter(|c| !ok.iter().any(|o| o == c)).collect();
-    ensure!(missing.is_empty(), "no XT-OK for {missing:?} (XT-DONE {done})");
-    ensure!(done.split_whitespace().any(|f| f == "fail=0"), "XT-DONE {done}: expected fail=0");
+    say!("{p}-OK {}; {p}-DONE {done}", ok.join(" "));
+    ensure!(failed.is_empty(), "{} failed:\n    {p}-FAIL {}", failed.len(), failed.join(&format!("\n    {p}-FAIL ")));
+    let missing: Vec<&str> = checks.iter().copied().filter(|c| !ok.iter().any(|o| o == c)).collect();
+    ensure!(missing.is_empty(), "no {p}-OK for {missing:?} ({p}-DONE {done})");
+    ensure!(done.split_whitespace().any(|f| f == "fail=0"), "{p}-DONE {done}: expected fail=0");
     let status = console.wait_exit(TO_EXIT)?;
-    ensure!(status.success(), "QEMU exited with {status} after XT-DONE");
+    ensure!(status.success(), "QEMU exited with {status} after {p}-DONE");
     Ok(())
 }
 

@@ -6,9 +6,12 @@
 //! * [`cli`]: global options, subcommand lookup, per-command options
 //! * [`format`]: `xl list` / `info` / `uptime` / `vcpu-list` output
 //! * [`run`]: executes a command against a [`run::Hypervisor`]
-#![forbid(unsafe_code)]
+//! * [`backend`]: the [`run::Hypervisor`] of dom0: hypercalls through
+//!   `/dev/xen/privcmd` (`unsafe` only in [`backend::sys`])
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod backend;
 pub mod cli;
 mod cmdtable;
 pub mod config;

@@ -4,7 +4,8 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use xl::run::{run, NoHypervisor};
+use xl::backend::{sys::Privcmd, Backend, SystemHost};
+use xl::run::run;
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args_os()
@@ -13,7 +14,17 @@ fn main() -> ExitCode {
         .collect();
     let (stdout, stderr, code) = match xl::cli::parse(&argv) {
         Ok(inv) => {
-            let out = run(&inv, &mut NoHypervisor, &|p| std::fs::read(p));
+            // As libxencall's xencall_open; the error is reported by the
+            // commands that need the hypervisor.
+            let xc = Privcmd::open().map_err(|e| {
+                let e = e.to_string();
+                let e = e.split(" (os error").next().unwrap_or_default().to_string();
+                format!(
+                    "xencall: error: Could not obtain handle on privileged command interface: {e}"
+                )
+            });
+            let mut hv = Backend::new(xc, SystemHost::default());
+            let out = run(&inv, &mut hv, &|p| std::fs::read(p));
             (out.stdout, out.stderr, out.code)
         }
         Err(e) => (e.stdout, e.stderr, e.code),

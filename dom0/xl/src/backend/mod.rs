@@ -1,0 +1,376 @@
+//! The privcmd backend: [`Hypervisor`] for xl's read-only commands (`list`,
+//! `info`, `uptime`, `vcpu-list`, `dmesg`, `domid`, `domname`), issuing the
+//! hypercalls libxl and libxc issue for them, through Linux's
+//! `/dev/xen/privcmd`.
+//!
+//! * [`xc`]: the libxc calls (sysctl, domctl, xen_version, memory_op)
+//! * [`xencall`]: the hypercall interface they use, and the check of every
+//!   pointer a hypercall carries
+//! * [`sys`]: the real one, `/dev/xen/privcmd` (xl's only `unsafe` code)
+//! * [`xenstore`]: domain names and start times
+//!
+//! Domain names come from xenstore (`/local/domain/<id>/name`) as libxl
+//! reads them. When no xenstore answers (no xenstored in dom0: no
+//! `/run/xenstored/socket`, and `/dev/xen/xenbus` silent), domain 0 is
+//! `Domain-0` (the name `xen-init-dom0` would have written) and every other
+//! domain has no name, which xl prints as `(null)`, as libxl's NULL name.
+
+pub mod abi;
+#[allow(unsafe_code)]
+pub mod sys;
+pub mod xc;
+pub mod xencall;
+pub mod xenstore;
+
+#[cfg(test)]
+mod fake;
+#[cfg(test)]
+mod tests;
+
+use xen_abi::domctl::*;
+use xen_abi::version::*;
+
+use crate::format::{
+    DomainInfo, DomainState, NodeInfo, PhysInfo, ShutdownReason, VcpuInfo, VersionInfo,
+};
+use crate::run::{HvError, HvResult, Hypervisor};
+use xencall::{Errno, Xencall};
+use xenstore::XsError;
+
+/// What xl reads outside the hypervisor.
+pub trait Host {
+    /// `uname(2)`.
+    fn uname(&mut self) -> Option<NodeInfo>;
+    /// The first field of `/proc/uptime`, as `strtoul` reads it.
+    fn dom0_uptime(&mut self) -> Option<u64>;
+    /// Seconds since the epoch.
+    fn now(&mut self) -> u64;
+    /// `xs_read(path)`.
+    fn xs_read(&mut self, path: &str) -> Result<String, XsError>;
+}
+
+/// The real [`Host`]: libc, procfs, the clock, [`xenstore::Xenstore`].
+#[derive(Default)]
+pub struct SystemHost {
+    xs: xenstore::Xenstore,
+}
+
+impl Host for SystemHost {
+    fn uname(&mut self) -> Option<NodeInfo> {
+        sys::uname().ok()
+    }
+    fn dom0_uptime(&mut self) -> Option<u64> {
+        let s = std::fs::read_to_string("/proc/uptime").ok()?;
+        Some(strtoul(s.split(' ').next().unwrap_or_default()))
+    }
+    fn now(&mut self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    }
+    fn xs_read(&mut self, path: &str) -> Result<String, XsError> {
+        self.xs.read(path)
+    }
+}
+
+/// C's `strtoul(s, NULL, 10)`: leading digits, 0 if none.
+fn strtoul(s: &str) -> u64 {
+    let s = s.trim_start();
+    let digits: String = s.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().unwrap_or(0)
+}
+
+/// libxl's `(1 << 20) / pagesize` etc. use pages of 4 KiB on Arm.
+const XC_PAGE_SIZE: u64 = 4096;
+
+/// `libxl_list_domain`'s batch size.
+const LIST_BATCH: u32 = 1024;
+
+/// `libxl_xen_console_read_start`'s buffer.
+const CONSOLE_BUF: u32 = 16384;
+
+/// The scheduler name `libxl_scheduler_to_string` gives an id.
+pub fn scheduler_name(id: u32) -> Option<&'static str> {
+    Some(match id {
+        XEN_SCHEDULER_CREDIT => "credit",
+        XEN_SCHEDULER_CREDIT2 => "credit2",
+        XEN_SCHEDULER_ARINC653 => "arinc653",
+        XEN_SCHEDULER_RTDS => "rtds",
+        XEN_SCHEDULER_NULL => "null",
+        _ => return None,
+    })
+}
+
+/// A C string in a fixed array (up to the first NUL, or the whole array).
+fn cstr(b: &[u8]) -> String {
+    let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+    String::from_utf8_lossy(&b[..end]).into_owned()
+}
+
+/// `strerror` text for an errno (musl and glibc agree on these).
+fn strerror(e: Errno) -> String {
+    let s = std::io::Error::from_raw_os_error(e).to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+/// libxl's `libxl__xcinfo2xlinfo`.
+pub fn dominfo(i: &XenDomctlGetdomaininfo, name: Option<String>) -> DomainInfo {
+    let f = i.flags;
+    let shutdown = f & XEN_DOMINF_shutdown != 0;
+    let reason = match (f >> XEN_DOMINF_shutdownshift) & XEN_DOMINF_shutdownmask {
+        0 => ShutdownReason::Poweroff,
+        1 => ShutdownReason::Reboot,
+        2 => ShutdownReason::Suspend,
+        3 => ShutdownReason::Crash,
+        4 => ShutdownReason::Watchdog,
+        5 => ShutdownReason::SoftReset,
+        _ => ShutdownReason::Unknown,
+    };
+    DomainInfo {
+        name,
+        domid: u32::from(i.domain),
+        mem_kib: i.tot_pages * (XC_PAGE_SIZE / 1024),
+        outstanding_kib: i.outstanding_pages * (XC_PAGE_SIZE / 1024),
+        vcpus: i.nr_online_vcpus,
+        state: DomainState {
+            running: f & XEN_DOMINF_running != 0,
+            blocked: f & XEN_DOMINF_blocked != 0,
+            paused: f & XEN_DOMINF_paused != 0,
+            shutdown,
+            shutdown_reason: if shutdown {
+                reason
+            } else {
+                ShutdownReason::Unknown
+            },
+            dying: f & XEN_DOMINF_dying != 0,
+        },
+        cpu_time_ns: i.cpu_time,
+        uuid: i.handle,
+        // libxl asks FLASK for the label; without FLASK (xsm_op -ENOSYS) none.
+        ssid_label: None,
+    }
+}
+
+/// The privcmd [`Hypervisor`].
+pub struct Backend<X, H> {
+    /// The hypercall interface, or why it could not be opened.
+    xc: Result<X, String>,
+    host: H,
+}
+
+impl<X: Xencall, H: Host> Backend<X, H> {
+    /// A backend over `xc` (or the error opening it, reported by every
+    /// command that needs the hypervisor).
+    pub fn new(xc: Result<X, String>, host: H) -> Self {
+        Backend { xc, host }
+    }
+
+    fn xc(&mut self) -> HvResult<&mut X> {
+        self.xc.as_mut().map_err(|e| HvError::Failed(e.clone()))
+    }
+
+    /// `libxl_domid_to_name`, with the fallback described in the module docs.
+    fn name(&mut self, domid: u32) -> Option<String> {
+        match self.host.xs_read(&format!("/local/domain/{domid}/name")) {
+            Ok(n) => Some(n),
+            Err(XsError::Unreachable) if domid == 0 => Some("Domain-0".into()),
+            Err(_) => None,
+        }
+    }
+
+    /// `libxl_get_max_cpus`: `max_cpu_id + 1`.
+    fn max_cpus(&mut self) -> HvResult<u32> {
+        let p = xc::physinfo(self.xc()?).map_err(|e| fail("libxl_physinfo failed", e))?;
+        Ok(p.max_cpu_id + 1)
+    }
+}
+
+fn fail(what: &str, e: Errno) -> HvError {
+    HvError::Failed(format!("{what}: {}", strerror(e)))
+}
+
+impl<X: Xencall, H: Host> Hypervisor for Backend<X, H> {
+    fn list_domains(&mut self) -> HvResult<Vec<DomainInfo>> {
+        let mut out = Vec::new();
+        let mut first = 0u32;
+        loop {
+            let batch = xc::getdomaininfolist(self.xc()?, first, LIST_BATCH)
+                .map_err(|e| fail("libxl_list_domain failed", e))?;
+            let Some(last) = batch.last() else { break };
+            first = u32::from(last.domain) + 1;
+            for i in &batch {
+                let name = self.name(u32::from(i.domain));
+                out.push(dominfo(i, name));
+            }
+        }
+        Ok(out)
+    }
+
+    fn physinfo(&mut self) -> HvResult<PhysInfo> {
+        let x = self.xc()?;
+        let p = xc::physinfo(x).map_err(|e| fail("libxl_physinfo failed", e))?;
+        // libxl_get_physinfo: ENOSYS (no memory sharing, as on Arm) is 0.
+        let sharing = |x: &mut X, freed: bool, what: &str| match xc::sharing(x, freed) {
+            Ok(n) => Ok(n as u64),
+            Err(xen_abi::errno::ENOSYS) => Ok(0),
+            Err(e) => Err(fail(&format!("libxl: error: getting sharing {what}"), e)),
+        };
+        let freed = sharing(x, true, "freed pages")?;
+        let used = sharing(x, false, "used frames")?;
+        let bytes = (p.max_cpu_id as usize + 1).div_ceil(8);
+        let free_cpus = xc::cpupool_freeinfo(x, bytes)
+            .ok()
+            .map(|m| m.iter().map(|b| b.count_ones()).sum());
+        let c = p.capabilities;
+        use xen_abi::sysctl::*;
+        Ok(PhysInfo {
+            nr_cpus: p.nr_cpus,
+            max_cpu_id: p.max_cpu_id,
+            nr_nodes: p.nr_nodes,
+            cores_per_socket: p.cores_per_socket,
+            threads_per_core: p.threads_per_core,
+            cpu_khz: p.cpu_khz,
+            hw_cap: p.hw_cap,
+            cap_pv: c & XEN_SYSCTL_PHYSCAP_pv != 0,
+            cap_hvm: c & XEN_SYSCTL_PHYSCAP_hvm != 0,
+            cap_hvm_directio: c & XEN_SYSCTL_PHYSCAP_directio != 0,
+            cap_hap: c & XEN_SYSCTL_PHYSCAP_hap != 0,
+            cap_shadow: c & XEN_SYSCTL_PHYSCAP_shadow != 0,
+            cap_iommu_hap_pt_share: c & XEN_SYSCTL_PHYSCAP_iommu_hap_pt_share != 0,
+            cap_vmtrace: c & XEN_SYSCTL_PHYSCAP_vmtrace != 0,
+            cap_vpmu: c & XEN_SYSCTL_PHYSCAP_vpmu != 0,
+            cap_gnttab_v1: c & XEN_SYSCTL_PHYSCAP_gnttab_v1 != 0,
+            cap_gnttab_v2: c & XEN_SYSCTL_PHYSCAP_gnttab_v2 != 0,
+            total_pages: p.total_pages,
+            free_pages: p.free_pages,
+            outstanding_pages: p.outstanding_pages,
+            sharing_freed_pages: freed,
+            sharing_used_frames: used,
+            free_cpus,
+        })
+    }
+
+    fn version_info(&mut self) -> HvResult<VersionInfo> {
+        let x = self.xc()?;
+        // libxl_get_version_info ignores the sub-ops' errors (zeroed buffers).
+        let s = |x: &mut X, cmd: u32, len: usize| {
+            xc::version_buf(x, cmd, len)
+                .map(|(_, b)| b)
+                .unwrap_or_else(|_| vec![0; len])
+        };
+        let v = xc::version_noarg(x, XENVER_version).unwrap_or(-1);
+        let extra = cstr(&s(x, XENVER_extraversion, 16));
+        let cc = s(x, XENVER_compile_info, 144);
+        let caps = cstr(&s(x, XENVER_capabilities, 1024));
+        let changeset = cstr(&s(x, XENVER_changeset, 64));
+        let pp = s(x, XENVER_platform_parameters, 8);
+        let pagesize = xc::version_noarg(x, XENVER_pagesize).unwrap_or(-1);
+        let commandline = cstr(&s(x, XENVER_commandline, 1024));
+        // The union libxl reads into is 1024 bytes; the id gets the rest.
+        let build_id = match xc::build_id(x, 1020) {
+            Ok(b) => b.iter().map(|b| format!("{b:02x}")).collect(),
+            Err(_) => String::new(),
+        };
+        let sched =
+            xc::sched_id(x).map_err(|_| HvError::Failed("get_scheduler sysctl failed.".into()))?;
+        Ok(VersionInfo {
+            major: (v >> 16) as u32,
+            minor: (v & 0xff) as u32,
+            extra,
+            capabilities: caps,
+            scheduler: scheduler_name(sched).unwrap_or("(null)").to_string(),
+            pagesize: pagesize as u32,
+            virt_start: u64::from_le_bytes(pp[..8].try_into().expect("8 bytes")),
+            changeset,
+            commandline,
+            compiler: cstr(&cc[0..64]),
+            compile_by: cstr(&cc[64..80]),
+            compile_domain: cstr(&cc[80..112]),
+            compile_date: cstr(&cc[112..144]),
+            build_id,
+        })
+    }
+
+    fn node_info(&mut self) -> HvResult<NodeInfo> {
+        self.host
+            .uname()
+            .ok_or_else(|| HvError::Failed("uname failed".into()))
+    }
+
+    fn vcpus(&mut self, domid: u32) -> HvResult<Vec<VcpuInfo>> {
+        let info =
+            xc::getdomaininfolist(self.xc()?, domid, 1).map_err(|e| fail("Getting infolist", e))?;
+        let Some(d) = info.first().filter(|d| u32::from(d.domain) == domid) else {
+            return Err(HvError::Failed(format!("Domain {domid} does not exist")));
+        };
+        if d.max_vcpu_id == XEN_INVALID_MAX_VCPU_ID {
+            return Err(HvError::Failed("domain has no vcpus".into()));
+        }
+        let max_vcpu = d.max_vcpu_id;
+        let bytes = (self.max_cpus()? as usize).div_ceil(8);
+        let x = self.xc()?;
+        let mut out = Vec::new();
+        for v in 0..=max_vcpu {
+            let i = xc::getvcpuinfo(x, domid, v).map_err(|e| fail("Getting vcpu info", e))?;
+            let (hard, soft) = xc::getvcpuaffinity(x, domid, v, bytes)
+                .map_err(|e| fail("Getting vcpu affinity", e))?;
+            out.push(VcpuInfo {
+                vcpuid: v,
+                cpu: i.cpu,
+                online: i.online != 0,
+                running: i.running != 0,
+                blocked: i.blocked != 0,
+                vcpu_time_ns: i.cpu_time,
+                hard_affinity: hard,
+                soft_affinity: soft,
+            });
+        }
+        Ok(out)
+    }
+
+    fn uptime_secs(&mut self, domid: u32) -> HvResult<Option<u64>> {
+        if domid == 0 {
+            return Ok(self.host.dom0_uptime());
+        }
+        // libxl_vm_get_start_time: /local/domain/<id>/vm, then <vm>/start_time.
+        let Ok(vm) = self.host.xs_read(&format!("/local/domain/{domid}/vm")) else {
+            return Ok(None);
+        };
+        let Ok(start) = self.host.xs_read(&format!("{vm}/start_time")) else {
+            return Ok(None);
+        };
+        let start = strtoul(&start);
+        Ok(Some(self.host.now().wrapping_sub(start)))
+    }
+
+    fn now_hms(&mut self) -> String {
+        // Local time is UTC in dom0's initramfs (no TZ database).
+        let t = self.host.now() % 86400;
+        format!("{:02}:{:02}:{:02}", t / 3600, t / 60 % 60, t % 60)
+    }
+
+    fn dmesg(&mut self, clear: bool) -> HvResult<String> {
+        // libxl_xen_console_read_start / _read_line: incremental reads of
+        // up to 16 KiB from index 0 until one returns nothing (as libxl since
+        // its fix of the carried-over count; 4.17.0 asked for as many bytes as
+        // the previous read returned, which only ever shortens the output).
+        let x = self.xc()?;
+        let mut index = 0u32;
+        let mut out = Vec::new();
+        loop {
+            let (data, next) = xc::readconsole(x, CONSOLE_BUF, clear, true, index)
+                .map_err(|e| fail("libxl: error: reading console ring buffer", e))?;
+            if data.is_empty() {
+                break;
+            }
+            // printf("%s", line): up to the first NUL.
+            let end = data.iter().position(|&b| b == 0).unwrap_or(data.len());
+            out.extend_from_slice(&data[..end]);
+            index = next;
+        }
+        Ok(String::from_utf8_lossy(&out).into_owned())
+    }
+}
