@@ -4,7 +4,7 @@
 //! the physical one), and the console UART (fed to the guest's vPL011).
 
 use crate::domain::Domain;
-use crate::hw::{gicv3, sysreg};
+use crate::hw::gicv3;
 use crate::run;
 
 pub const MAINTENANCE_PPI: u32 = 25;
@@ -33,34 +33,24 @@ pub fn handle_guest(dom: &Domain, vcpu: usize) -> Option<u32> {
         gicv3::eoi(iar);
         match intid {
             MAINTENANCE_PPI => maintenance = Some(iar),
+            // Hardware-mapped: the physical interrupt stays active until the
+            // guest deactivates the virtual one. If the guest has it disabled
+            // (e.g. a CPU coming up programs its timer before enabling the
+            // PPI), it stays pending in the vGIC and is delivered once
+            // enabled; masking the timer instead would lose the event.
             VTIMER_PPI => {
-                if dom.vgic.lock().is_enabled(vcpu, VTIMER_PPI) {
-                    let k = dom.vgic.lock().inject(vcpu, VTIMER_PPI);
-                    run::kick(k);
-                } else {
-                    // The guest does not want it: mask the timer output so
-                    // the level-triggered PPI does not fire again at once.
-                    let ctl = sysreg::cntv_ctl_el0::read();
-                    // SAFETY: setting IMASK only silences the guest's own timer.
-                    unsafe { sysreg::cntv_ctl_el0::write(ctl | 2) };
-                    gicv3::deactivate(iar);
-                }
+                let k = dom.vgic.lock().inject(vcpu, VTIMER_PPI);
+                run::kick(k);
             }
             i if i == uart && uart != 0 => {
                 uart_rx(dom);
                 gicv3::deactivate(iar);
             }
             i if i >= 32 => {
-                // A dom0 pass-through SPI (the vGIC maps it 1:1, HW=1).
-                let mut g = dom.vgic.lock();
-                if g.is_enabled(vcpu, i) {
-                    let k = g.inject(vcpu, i);
-                    drop(g);
-                    run::kick(k);
-                } else {
-                    drop(g);
-                    gicv3::deactivate(iar);
-                }
+                // A dom0 pass-through SPI (mapped 1:1, HW=1), kept pending in
+                // the vGIC until the guest enables and completes it.
+                let k = dom.vgic.lock().inject(vcpu, i);
+                run::kick(k);
             }
             _ => gicv3::deactivate(iar),
         }
@@ -100,18 +90,20 @@ pub fn drain_idle() {
             break;
         }
         gicv3::eoi(iar);
-        if intid >= 32 {
+        if intid == VTIMER_PPI {
+            // The timer of a vCPU that is off: silence it until the vCPU
+            // starts again (start_vcpu re-enables the PPI).
+            gicv3::set_private_enabled(crate::percpu::this_cpu(), VTIMER_PPI, false);
+        } else if intid >= 32 {
             if let Some(dom) = crate::domain::DOM0.get() {
                 if intid == UART_INTID.load(core::sync::atomic::Ordering::Relaxed) {
                     uart_rx(dom);
                 } else {
-                    let mut g = dom.vgic.lock();
-                    if g.is_enabled(0, intid) {
-                        let k = g.inject(0, intid);
-                        drop(g);
-                        run::kick(k);
-                        continue; // the guest deactivates it
-                    }
+                    // A dom0 pass-through SPI (HW-mapped): the guest
+                    // deactivates it once delivered.
+                    let k = dom.vgic.lock().inject(0, intid);
+                    run::kick(k);
+                    continue;
                 }
             }
         }
