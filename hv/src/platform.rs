@@ -56,8 +56,8 @@ impl TableMemory for HeapTables {
     /// Break-before-make: the old entry is gone from every CPU's TLBs
     /// before its table may be freed. Runs with this domain's VTTBR loaded
     /// (or before the domain first runs, when nothing is cached for it).
-    fn tlb_invalidate(&mut self, _ipa: u64, _size: u64) {
-        crate::hw::cache::flush_guest_tlb();
+    fn tlb_invalidate(&mut self, ipa: u64, size: u64) {
+        crate::hw::cache::invalidate_ipa_range(ipa, size);
     }
 
     fn free(&mut self, pa: u64, pages: usize) {

@@ -27,3 +27,24 @@ pub fn flush_guest_tlb() {
     // SAFETY: TLB maintenance has no effect on memory contents.
     unsafe { core::arch::asm!("dsb ishst", "tlbi vmalls12e1is", "dsb ish", "isb", options(nostack, preserves_flags)) };
 }
+
+/// Invalidate the stage-2 translations of `[ipa, ipa + size)` for the
+/// current VMID on all CPUs, then the combined stage-1+2 entries (tagged by
+/// VA, so all of them). A range of more than 64 pages flushes everything.
+pub fn invalidate_ipa_range(ipa: u64, size: u64) {
+    const PAGE: u64 = 4096;
+    let pages = size.div_ceil(PAGE);
+    if pages > 64 {
+        flush_guest_tlb();
+        return;
+    }
+    // SAFETY: TLB maintenance has no effect on memory contents.
+    unsafe { core::arch::asm!("dsb ishst", options(nostack, preserves_flags)) };
+    for i in 0..pages {
+        let a = (ipa + i * PAGE) >> 12;
+        // SAFETY: as above.
+        unsafe { core::arch::asm!("tlbi ipas2e1is, {}", in(reg) a, options(nostack, preserves_flags)) };
+    }
+    // SAFETY: as above.
+    unsafe { core::arch::asm!("dsb ish", "tlbi vmalle1is", "dsb ish", "isb", options(nostack, preserves_flags)) };
+}

@@ -208,9 +208,9 @@ fn s2_map(dom: &Domain, gfn: u64, pa: u64, ro: bool) -> Result<(), i32> {
     }
     let ipa = gfn.checked_mul(4096).ok_or(EINVAL)?;
     let acc = if ro { Access::ReadOnly } else { Access::ReadWrite };
-    dom.s2.lock().map(&mut HeapTables, ipa, pa, 4096, MemType::Normal, acc).map_err(|_| ENOMEM)?;
-    crate::hw::cache::flush_guest_tlb();
-    Ok(())
+    // Replacing a valid entry invalidates the TLBs inside (break-before-
+    // make, `HeapTables::tlb_invalidate`); filling a hole needs nothing.
+    dom.s2.lock().map(&mut HeapTables, ipa, pa, 4096, MemType::Normal, acc).map_err(|_| ENOMEM)
 }
 
 fn s2_unmap(dom: &Domain, gfn: u64) -> Result<(), i32> {
@@ -218,9 +218,7 @@ fn s2_unmap(dom: &Domain, gfn: u64) -> Result<(), i32> {
         return Err(EINVAL);
     }
     let ipa = gfn.checked_mul(4096).ok_or(EINVAL)?;
-    dom.s2.lock().unmap(&mut HeapTables, ipa, 4096).map_err(|_| ENOMEM)?;
-    crate::hw::cache::flush_guest_tlb();
-    Ok(())
+    dom.s2.lock().unmap(&mut HeapTables, ipa, 4096).map_err(|_| ENOMEM)
 }
 
 /// Whether `gfn` is one of the domain's own RAM frames (its bank; for dom0
@@ -341,7 +339,6 @@ fn reservation(ctx: &Ctx, op: u32, r: &XenMemoryReservation, start: u64) -> R {
         }
         done += 1;
     }
-    crate::hw::cache::flush_guest_tlb();
     Ok(done as i64)
 }
 
