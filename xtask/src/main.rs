@@ -9,6 +9,7 @@ mod console;
 mod debian;
 mod debtools;
 mod dom0test;
+mod fuzz;
 mod image;
 mod initramfs;
 mod qemu;
@@ -44,11 +45,14 @@ commands:
       --kernel cloud|generic               (default cloud)
       --smp N (2)  --mem MiB (2048)  --cpu a57|a53|a72 (a57)  --icount
       --module NAME         insert NAME.ko (+ its depends) and load it at boot; repeatable
+      --no-tools            leave out our toolstack (xl, xenstored, xenstore) and the Xen modules
       --append ARGS         extra dom0 kernel arguments
   test [FILTER]         host unit tests, then the QEMU tests whose name contains FILTER
       --hypervisor ferrovisor|xen|native   (default ferrovisor)
                         tests: boot_smp1 boot_smp2 boot_smp4 boot_generic_smp2 xen_dom0_abi
                                xenstored_dom0
+  fuzz TARGET|all       libFuzzer on a parser of untrusted input (fuzz/), crashes to fuzz/artifacts/
+      --time SECS (60)  --jobs N (1)   `fuzz --list` names the targets
   bench boot            native vs Xen 4.17 vs Ferrovisor boot/CPU medians
       --runs N (5)  --icount (adds -icount shift=0 and uses -smp 1)
   bench abi             Xen 4.17 vs Ferrovisor from dom0: null hypercall, event channel
@@ -94,6 +98,7 @@ fn run(mut args: Args) -> Result<ExitCode> {
             args.finish()?;
             return tests::run(hv, filter.as_deref());
         }
+        "fuzz" => fuzz::command(args)?,
         "bench" => {
             // Options first: their values must not be taken for the positional.
             let runs = args.value("--runs")?.map_or(Ok(5), |s| s.parse()).context("--runs")?;
@@ -129,14 +134,25 @@ fn interactive(mut args: Args) -> Result<ExitCode> {
         if c.starts_with("cortex-") { c } else { format!("cortex-{c}") }
     });
     let icount = args.flag("--icount");
-    let modules = args.values("--module")?;
+    let mut modules = args.values("--module")?;
     let append = args.value("--append")?;
+    let no_tools = args.flag("--no-tools");
     args.finish()?;
 
     setup::ensure()?;
     let art = debian::Artifacts::fetch()?;
     let kernel = art.kernel(flavour);
     let mut rd = initramfs::Initramfs::busybox_root(&art.busybox, initramfs::SHELL_INIT)?;
+    if !no_tools {
+        // Our toolstack in dom0, as under Xen: the Xen device modules, xl,
+        // xenstored (started by /init) and the xenstore client.
+        modules.extend(dom0test::MODULES.iter().map(|m| m.to_string()));
+        let [xenstored, xenstore] = toolstack::build()?;
+        let xl = xltest::build()?;
+        for (path, bin) in [("usr/sbin/xenstored", &xenstored), ("usr/bin/xenstore", &xenstore), ("usr/sbin/xl", &xl)] {
+            rd.file(path, 0o755, std::fs::read(bin).with_context(|| format!("reading {}", bin.display()))?);
+        }
+    }
     let order = rd.add_modules(kernel, &modules)?;
     if !order.is_empty() {
         say!("modules loaded at boot: {}", order.join(" "));
