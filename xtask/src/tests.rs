@@ -91,6 +91,8 @@ pub fn run(hv: Hypervisor, filter: Option<&str>) -> Result<ExitCode> {
         say!("cargo test (host unit tests of the default workspace members)");
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         run_checked(Command::new(cargo).arg("test").current_dir(workspace_root())).context("host unit tests")?;
+        // A short libFuzzer run of every fuzz target (xtask/src/fuzz.rs).
+        crate::fuzz::smoke().context("fuzz smoke run")?;
     }
     let cases: Vec<&Case> = CASES
         .iter()

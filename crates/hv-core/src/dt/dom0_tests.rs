@@ -400,6 +400,42 @@ fn passthrough_translates_simple_bus() {
     assert!(p.mmio.is_empty() && p.spis.is_empty());
 }
 
+/// Fuzz regression (dt_reader): device `reg`s that together cover the whole
+/// 64-bit space merged into a range clamped one byte short of 2^64, so the
+/// pass-through list was no longer page-aligned.
+#[test]
+fn passthrough_covering_the_whole_address_space_stays_page_aligned() {
+    let mut w = vm_fdt::FdtWriter::new().unwrap();
+    let root = w.begin_node("").unwrap();
+    w.property_u32("#address-cells", 2).unwrap();
+    w.property_u32("#size-cells", 2).unwrap();
+    w.property_u32("interrupt-parent", 1).unwrap();
+    let g = w.begin_node("interrupt-controller@2f000000").unwrap();
+    w.property_string("compatible", "arm,gic-v3").unwrap();
+    w.property_u32("#interrupt-cells", 3).unwrap();
+    w.property_null("interrupt-controller").unwrap();
+    w.property_array_u64("reg", &[0x2f00_0000, 0x1_0000, 0x2f10_0000, 0x20_0000]).unwrap();
+    w.property_u32("phandle", 1).unwrap();
+    w.end_node(g).unwrap();
+    let d = w.begin_node("low@0").unwrap();
+    w.property_array_u64("reg", &[0, 0x1000]).unwrap();
+    w.end_node(d).unwrap();
+    // Starts at 4 KiB and wraps past 2^64: covered up to the top.
+    let d = w.begin_node("wraps@1000").unwrap();
+    w.property_array_u64("reg", &[0x1000, u64::MAX]).unwrap();
+    w.end_node(d).unwrap();
+    w.end_node(root).unwrap();
+    let blob = w.finish().unwrap();
+    let p = dom0_passthrough(&blob, &[]).unwrap();
+    assert!(!p.mmio.is_empty());
+    for r in &p.mmio {
+        assert_eq!(r.start % 0x1000, 0, "{:x?}", p.mmio);
+        assert_eq!(r.size % 0x1000, 0, "{:x?}", p.mmio);
+        assert!(!r.overlaps(&Range::new(0x2f00_0000, 0x1_0000)), "{:x?}", p.mmio);
+    }
+    assert_eq!(p.mmio.last().unwrap().last(), Some(u64::MAX - 0x1000), "{:x?}", p.mmio);
+}
+
 /// Feed every consumer; it may fail but must not panic or hang.
 fn consume_all(blob: &[u8]) {
     let _ = Fdt::parse(blob);

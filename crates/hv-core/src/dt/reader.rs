@@ -532,7 +532,8 @@ pub fn read_cells(v: &[u8], at: u32, n: u32) -> Result<u64, DtError> {
 
 /// Split a property into `(address, size)` pairs of `ac` / `sc` cells.
 pub fn parse_pairs(v: &[u8], ac: u32, sc: u32) -> Result<Vec<Range>, DtError> {
-    let stride = ((ac + sc) * 4) as usize;
+    // Checked: callers pass `#cells` from the tree (found by fuzzing).
+    let stride = (ac as usize + sc as usize) * 4;
     if stride == 0 || !v.len().is_multiple_of(stride) {
         return Err(DtError::Malformed(
             "reg length is not a multiple of its cells",
@@ -549,4 +550,18 @@ pub fn parse_pairs(v: &[u8], ac: u32, sc: u32) -> Result<Vec<Range>, DtError> {
 pub fn cells(v: &[u8]) -> impl Iterator<Item = u32> + '_ {
     v.chunks_exact(4)
         .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Fuzz regression (dt_reader): absurd cell counts overflowed the stride.
+    #[test]
+    fn parse_pairs_huge_cell_counts() {
+        assert!(parse_pairs(&[0; 8], u32::MAX, 1).is_err());
+        assert!(parse_pairs(&[0; 8], u32::MAX, u32::MAX).is_err());
+        assert!(parse_pairs(&[], u32::MAX, 1).unwrap().is_empty());
+        assert!(read_cells(&[0; 8], u32::MAX, 2).is_err());
+    }
 }
