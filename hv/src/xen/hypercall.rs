@@ -254,6 +254,8 @@ fn memory_op(ctx: &Ctx, cmd: u64, arg: u64) -> R {
             ctx.target(d)?;
             Ok(ctx.dom.ram.iter().map(|r| r.size / 4096).sum::<u64>() as i64)
         }
+        // No page sharing yet: nothing freed or shared (Xen answers 0 too).
+        XENMEM_get_sharing_freed_pages | XENMEM_get_sharing_shared_pages => Ok(0),
         XENMEM_maximum_ram_page => Ok(ctx.dom.ram.iter().map(|r| (r.start + r.size) / 4096).max().unwrap_or(0) as i64),
         XENMEM_add_to_physmap_batch => {
             let b: XenAddToPhysmapBatch = ctx.read(arg)?;
