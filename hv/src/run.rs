@@ -79,17 +79,13 @@ fn start_vcpu(dom: &Domain, v: &Vcpu, entry: u64, ctx: u64) -> ! {
         sysreg::cntv_ctl_el0::write(0);
         sysreg::icc_sre_el1::write(0x7);
         sysreg::ich_vmcr_el2::write(0);
-        sysreg::ich_hcr_el2::write(1);
         sysreg::isb();
     }
     cache::flush_guest_tlb();
     gicv3::set_private_enabled(cpu, crate::irq::VTIMER_PPI, true);
     gicv3::set_private_enabled(cpu, crate::irq::MAINTENANCE_PPI, true);
     crate::log!(Debug, "d{}v{} starting at {:#x}", dom.id, v.id, entry);
-    let lrs = nr_lrs();
-    for i in 0..lrs {
-        sysreg::ich_lr::write(i, 0);
-    }
+    reset_lrs();
     flush(dom, v.id);
     // SAFETY: START_FRAME[cpu] belongs to this CPU only; nothing else holds a reference.
     let frame = unsafe { &mut (*core::ptr::addr_of_mut!(START_FRAME))[cpu] };
@@ -105,29 +101,71 @@ pub fn nr_lrs() -> usize {
     ((sysreg::ich_vtr_el2::read() & 0x1f) as usize + 1).min(16)
 }
 
+/// What this CPU's list registers and ICH_HCR_EL2 hold, as last written or
+/// read back, so a trap touches only the registers that change (each GIC
+/// system-register access is costly, under emulation most of all).
+/// Invariant: LRs at index >= `live` are zero in hardware.
+struct LrShadow {
+    lrs: [u64; 16],
+    live: usize,
+    hcr: u64,
+    nr: usize,
+}
+
+static SHADOW: [spin::Mutex<LrShadow>; crate::boot::MAX_CPUS] =
+    [const { spin::Mutex::new(LrShadow { lrs: [0; 16], live: 0, hcr: 0, nr: 0 }) }; crate::boot::MAX_CPUS];
+
+/// Zero this CPU's list registers and enable its virtual CPU interface.
+fn reset_lrs() {
+    let mut sh = SHADOW[percpu::this_cpu()].lock();
+    sh.nr = nr_lrs();
+    for i in 0..sh.nr {
+        sysreg::ich_lr::write(i, 0);
+    }
+    sh.lrs = [0; 16];
+    sh.live = 0;
+    sh.hcr = 1;
+    // SAFETY: only the virtual CPU interface of the vCPU on this CPU changes.
+    unsafe { sysreg::ich_hcr_el2::write(1) };
+}
+
 /// Fold the list registers back into the vGIC after an exit.
 pub fn sync(dom: &Domain, vcpu: usize) {
-    let n = nr_lrs();
-    let mut lrs = [0u64; 16];
-    for (i, lr) in lrs.iter_mut().enumerate().take(n) {
-        *lr = sysreg::ich_lr::read(i);
+    let mut sh = SHADOW[percpu::this_cpu()].lock();
+    for i in 0..sh.live {
+        sh.lrs[i] = sysreg::ich_lr::read(i);
     }
-    let k = dom.vgic.lock().sync(vcpu, &lrs[..n]);
+    let n = sh.nr;
+    let k = dom.vgic.lock().sync(vcpu, &sh.lrs[..n]);
+    drop(sh);
     kick(k);
 }
 
 /// Load the list registers before re-entering the guest.
 pub fn flush(dom: &Domain, vcpu: usize) {
-    let n = nr_lrs();
+    let mut sh = SHADOW[percpu::this_cpu()].lock();
+    let n = sh.nr;
     let mut lrs = [0u64; 16];
     let out = dom.vgic.lock().flush(vcpu, &mut lrs[..n]);
-    for (i, lr) in lrs.iter().enumerate().take(n) {
-        sysreg::ich_lr::write(i, *lr);
+    let mut live = 0;
+    for (i, &lr) in lrs.iter().enumerate().take(n) {
+        if lr != sh.lrs[i] {
+            sysreg::ich_lr::write(i, lr);
+            sh.lrs[i] = lr;
+        }
+        if lr != 0 {
+            live = i + 1;
+        }
     }
+    sh.live = live;
     // En, plus UIE/NPIE when more interrupts wait than fit: the
     // maintenance interrupt then fires once the LRs drain and we refill.
-    // SAFETY: only the virtual CPU interface of the vCPU on this CPU changes.
-    unsafe { sysreg::ich_hcr_el2::write(out.ich_hcr_el2()) };
+    let hcr = out.ich_hcr_el2();
+    if hcr != sh.hcr {
+        // SAFETY: only the virtual CPU interface of the vCPU on this CPU changes.
+        unsafe { sysreg::ich_hcr_el2::write(hcr) };
+        sh.hcr = hcr;
+    }
 }
 
 /// Make the physical CPUs running the vCPUs in `k` (other than this one)
@@ -151,5 +189,6 @@ pub fn vcpu_off(v: &Vcpu) -> ! {
     *v.power.lock() = Power::Off;
     // SAFETY: stop the virtual CPU interface; the vCPU no longer runs here.
     unsafe { sysreg::ich_hcr_el2::write(0) };
+    SHADOW[percpu::this_cpu()].lock().hcr = 0;
     idle_loop()
 }
