@@ -65,6 +65,10 @@ impl Write for Console {
             self.ring[self.prod as usize % RING] = b;
             self.prod = self.prod.wrapping_add(1);
         }
+        // Keep `prod - cons <= RING` so the counters stay meaningful across wrap.
+        if self.prod.wrapping_sub(self.cons) > RING as u32 {
+            self.cons = self.prod.wrapping_sub(RING as u32);
+        }
         if let Some(u) = &self.uart {
             for b in s.bytes() {
                 if b == b'\n' {
@@ -133,7 +137,7 @@ pub fn read_ring(index: u32, incremental: bool, clear: bool, out: &mut [u8]) -> 
         n += 1;
     }
     if clear {
-        c.cons = c.prod;
+        c.cons = i; // what was read, not what arrived meanwhile
     }
     (n, i)
 }

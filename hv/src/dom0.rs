@@ -221,7 +221,7 @@ pub fn build(bi: &BootInfo, host_dtb: &[u8], dtb_pa: u64, nr_pcpus: usize) -> Re
 /// of the kernel's image_size) or wholly outside.
 fn in_place_bank(bi: &BootInfo, reserved: &[Range], kernel: Range, ramdisk: Option<Range>, text_offset: u64, image_size: u64, size: u64) -> Option<u64> {
     let base = kernel.start.checked_sub(text_offset)?;
-    if base % (2 * MIB) != 0 || image_size > size {
+    if base % (2 * MIB) != 0 || text_offset.saturating_add(image_size) > size {
         return None;
     }
     let bank = Range::new(base, size);

@@ -60,7 +60,7 @@ fn sync_exit(dom: &Domain, vcpu: usize, frame: &mut Frame) {
             match mmio::decode(&da, ipa) {
                 Some(acc) => {
                     if emulate_mmio(dom, vcpu, frame, &acc) {
-                        frame.elr += 4;
+                        frame.elr += esr::instr_len(esr); // 2 for a 16-bit T32 access
                     } else {
                         crate::glog!(Warning, "d{}v{}: unhandled MMIO {} at IPA {:#x}, pc {:#x}",
                             dom.id, vcpu, if acc.write { "write" } else { "read" }, ipa, frame.elr);
@@ -82,6 +82,8 @@ fn sync_exit(dom: &Domain, vcpu: usize, frame: &mut Frame) {
                 mmio::fault_ipa(sysreg::hpfar_el2::read(), sysreg::far_el2::read()), frame.elr);
             crate::inject::prefetch_abort(frame, sysreg::far_el2::read());
         }
+        // AArch32 user code (e.g. CP15 timer accesses): UNDEFINED, as on Xen.
+        _ if frame.spsr & 0b10000 != 0 => crate::inject::undef(frame),
         _ => crate::fatal::crash_domain(dom, vcpu, frame, "unhandled trap"),
     }
 }

@@ -80,6 +80,9 @@ pub fn domctl(ctx: &Ctx, arg: u64) -> R {
             let vcpu = op.u[0] as u32 as usize;
             dom.vcpus.get(vcpu).ok_or(EINVAL)?;
             let flags = (op.u[0] >> 32) as u32;
+            if flags & (XEN_VCPUAFFINITY_HARD | XEN_VCPUAFFINITY_SOFT) == 0 {
+                return Err(EINVAL);
+            }
             let nr_cpus = MEMINFO.get().map(|m| m.nr_cpus).unwrap_or(1) as usize;
             // Hard: the one physical CPU the vCPU is pinned to; soft: all.
             for (i, want) in [(1usize, XEN_VCPUAFFINITY_HARD), (3, XEN_VCPUAFFINITY_SOFT)] {
