@@ -199,7 +199,7 @@ impl Daemon {
         let evtchn = Evtchn::open()?;
         let xb = XenbusBackend::open()?;
         let remote = xb.evtchn()?;
-        let page = xb.map()?;
+        let page = sys::Page(xb.map()?);
         let port = evtchn.bind_interdomain(0, remote)?;
         log!("dom0: ring mapped, kernel port {remote} bound as local port {port}");
         let id = self.new_id();
@@ -484,7 +484,7 @@ impl Daemon {
             }
         }
         let mapped = match &self.gntdev {
-            Some(g) => g.map(domid, GNTTAB_RESERVED_XENSTORE).map(|(p, i)| (p, Some(i))).map_err(|e| e.to_string()),
+            Some(g) => g.map(domid, GNTTAB_RESERVED_XENSTORE).map(|(p, i)| (sys::Page(p), Some(i))).map_err(|e| e.to_string()),
             None => Err(why),
         };
         let (page, grant) = match mapped {
@@ -495,7 +495,7 @@ impl Daemon {
                 }
                 let p = self.privcmd.as_ref().expect("just opened");
                 let page = p.map_foreign(domid, gfn).map_err(|e| io::Error::new(e.kind(), format!("{gerr}; {e}")))?;
-                (page, None)
+                (sys::Page(page), None)
             }
         };
         let port = match ev.bind_interdomain(domid, evtchn) {
@@ -503,7 +503,7 @@ impl Daemon {
             Err(e) => {
                 drop(page);
                 if let (Some(g), Some(i)) = (&self.gntdev, grant) {
-                    let _ = g.unmap(i);
+                    let _ = g.unmap_grant_ref(i);
                 }
                 return Err(e);
             }
@@ -557,7 +557,7 @@ impl Daemon {
                 }
                 drop(r.ring);
                 if let (Some(g), Some(i)) = (&self.gntdev, r.grant) {
-                    if let Err(err) = g.unmap(i) {
+                    if let Err(err) = g.unmap_grant_ref(i) {
                         log!("release domain {domid}: {err}");
                     }
                 }

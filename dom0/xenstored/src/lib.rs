@@ -3,7 +3,7 @@
 //! - [`daemon`]: the daemon (dom0's kernel ring, the tools' unix socket, guest rings).
 //! - [`client`], [`cli`]: the client connection and the `xenstore`/`xenstore-*` commands.
 //! - [`queue`]: bounded per-connection output; [`escape`]: the tools' value quoting.
-//! - [`sys`]: every `unsafe` system call (device ioctls, the ring page mapping, poll, fork).
+//! - [`sys`]: the process system calls needing `unsafe` (poll, fork); the ring page over [`xen_sys`].
 #![deny(unsafe_code)]
 
 pub mod daemon;

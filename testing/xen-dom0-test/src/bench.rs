@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use xen_abi::version::XENVER_version;
 
-use crate::dev::{Evtchn, Gntalloc, Gntdev, Privcmd};
+use xen_sys::{Evtchn, Gntalloc, Gntdev, Privcmd};
 
 const BATCHES: usize = 9;
 const BATCH: Duration = Duration::from_millis(150);

@@ -8,7 +8,7 @@ use std::io;
 use xen_abi::version::{XENFEAT_dom0, XENVER_pagesize, XENVER_version};
 use xen_abi::xen::HYPERVISOR_xen_version;
 
-use crate::dev::{Evtchn, Gntalloc, Gntdev, Mapping, Privcmd};
+use xen_sys::{Evtchn, Gntalloc, Gntdev, Page, Privcmd};
 
 /// Dom0's own domain id: every "remote" end below is dom0 itself.
 const DOM0: u16 = 0;
@@ -57,7 +57,7 @@ fn xenfs() -> Result<(), String> {
 /// Requires `r` to be the error `errno` (what Xen's `-errno` becomes through the driver).
 fn expect_errno<T: std::fmt::Debug>(r: io::Result<T>, errno: i32, what: &str) -> Result<(), String> {
     match r {
-        Err(e) if crate::dev::errno(&e) == Some(errno) => Ok(()),
+        Err(e) if xen_sys::errno(&e) == Some(errno) => Ok(()),
         Err(e) => Err(format!("{what}: failed with {e}, expected errno {errno} ({})", io::Error::from_raw_os_error(errno))),
         Ok(v) => Err(format!("{what}: succeeded ({v:?}), expected errno {errno} ({})", io::Error::from_raw_os_error(errno))),
     }
@@ -136,7 +136,7 @@ fn evtchn() -> Result<(), String> {
 }
 
 /// Fills `m` with a pattern that depends on `seed` and the offset.
-fn fill(m: &Mapping, seed: u8) {
+fn fill(m: &Page, seed: u8) {
     for i in 0..m.len() {
         m.write(i, pattern(seed, i));
     }
@@ -146,7 +146,7 @@ fn pattern(seed: u8, i: usize) -> u8 {
     (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 8) as u8
 }
 
-fn verify(m: &Mapping, seed: u8, what: &str) -> Result<(), String> {
+fn verify(m: &Page, seed: u8, what: &str) -> Result<(), String> {
     for i in 0..m.len() {
         let (got, want) = (m.read(i), pattern(seed, i));
         if got != want {

@@ -16,7 +16,6 @@
 
 mod bench;
 mod checks;
-mod dev;
 mod isolate;
 
 use std::process::ExitCode;
