@@ -49,6 +49,18 @@ fn find(domid: u16) -> Option<&'static Domain> {
     DOM0.get().filter(|d| d.id == domid)
 }
 
+/// Fill an `xenctl_bitmap` {bitmap handle, nr_bits} with the CPUs below
+/// `nr_cpus` for which `set` holds (at most 128 CPUs: the caller's bits
+/// beyond are left alone).
+fn write_cpumap(ctx: &Ctx, buf: u64, nr_bits: u32, nr_cpus: usize, set: impl Fn(usize) -> bool) -> Result<(), i32> {
+    let mut map = [0u8; 16];
+    let bytes = (nr_bits as usize).div_ceil(8).min(map.len());
+    for c in (0..nr_cpus.min(bytes * 8)).filter(|&c| set(c)) {
+        map[c / 8] |= 1 << (c % 8);
+    }
+    s1walk::copy_to_guest(&ctx.regs, &ctx.mem(), buf, &map[..bytes]).map_err(|_| EFAULT)
+}
+
 pub fn domctl(ctx: &Ctx, arg: u64) -> R {
     if !ctx.privileged() {
         return Err(EPERM);
@@ -89,15 +101,7 @@ pub fn domctl(ctx: &Ctx, arg: u64) -> R {
                 if flags & want == 0 {
                     continue;
                 }
-                let (buf, nr_bits) = (op.u[i], op.u[i + 1] as u32 as usize);
-                let mut map = [0u8; 16];
-                let bytes = nr_bits.div_ceil(8).min(map.len());
-                for c in 0..nr_cpus.min(bytes * 8) {
-                    if want == XEN_VCPUAFFINITY_SOFT || c == vcpu {
-                        map[c / 8] |= 1 << (c % 8);
-                    }
-                }
-                s1walk::copy_to_guest(&ctx.regs, &ctx.mem(), buf, &map[..bytes]).map_err(|_| EFAULT)?;
+                write_cpumap(ctx, op.u[i], op.u[i + 1] as u32, nr_cpus, |c| want == XEN_VCPUAFFINITY_SOFT || c == vcpu)?;
             }
             ctx.write(arg, &op).map(|_| 0)
         }
@@ -145,17 +149,11 @@ pub fn sysctl(ctx: &Ctx, arg: u64) -> R {
                 XEN_SYSCTL_CPUPOOL_OP_FREEINFO => false,
                 _ => return Err(ENOSYS),
             };
-            let (buf, nr_bits) = (op.u[3], op.u[4] as u32 as usize);
-            let mut map = [0u8; 16];
-            let bytes = nr_bits.div_ceil(8).min(map.len());
             if fill_all {
-                for c in 0..nr_cpus.min(bytes * 8) {
-                    map[c / 8] |= 1 << (c % 8);
-                }
                 op.u[1] = XEN_SCHEDULER_NULL as u64; // sched_id; domid 0
                 op.u[2] = 1 << 32; // cpu 0, n_dom 1
             }
-            s1walk::copy_to_guest(&ctx.regs, &ctx.mem(), buf, &map[..bytes]).map_err(|_| EFAULT)?;
+            write_cpumap(ctx, op.u[3], op.u[4] as u32, nr_cpus, |_| fill_all)?;
             ctx.write(arg, &op).map(|_| 0)
         }
         XEN_SYSCTL_sched_id => {
