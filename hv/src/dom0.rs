@@ -189,11 +189,7 @@ pub fn build(bi: &BootInfo, host_dtb: &[u8], dtb_pa: u64, nr_pcpus: usize) -> Re
     }
 
     let vcpus = (0..nr_vcpus)
-        .map(|i| Vcpu {
-            id: i,
-            vaff: vaff[i],
-            power: Mutex::new(if i == 0 { Power::Starting { entry: kaddr, ctx: dtb_at } } else { Power::Off }),
-        })
+        .map(|i| Vcpu::new(i, vaff[i], if i == 0 { Power::Starting { entry: kaddr, ctx: dtb_at } } else { Power::Off }))
         .collect();
     let parange = (sysreg::id_aa64mmfr0_el1::read() & 0xf) as u8;
     let xen = crate::xen::XenDom::new(0, nr_vcpus, grant_window).ok_or(BuildError::NoMemory(4096))?;
@@ -206,11 +202,20 @@ pub fn build(bi: &BootInfo, host_dtb: &[u8], dtb_pa: u64, nr_pcpus: usize) -> Re
         vuart: Mutex::new(Vpl011::new()),
         uart: Window { base: uart.map(|u| u.base & !0xfff).unwrap_or(u64::MAX), size: 0x1000 },
         uart_intid,
+        evtchn_ppi: crate::xen::EVTCHN_PPI,
+        vmid: 1,
         vttbr: stage2::vttbr_el2(s2.root_pa(), 1),
         vtcr: stage2::vtcr_el2(parange),
         cntvoff: sysreg::cntpct_el0::read(),
         s2: Mutex::new(s2),
         ram: alloc::vec![bank],
+        owned: Mutex::new(hv_core::p2m::OwnedMap::new()),
+        max_pages: core::sync::atomic::AtomicU64::new(size / 4096),
+        foreign: Mutex::new(alloc::collections::BTreeMap::new()),
+        mapped_by_others: core::sync::atomic::AtomicUsize::new(0),
+        life: crate::domain::Life::new(0),
+        hvm_params: Mutex::new([0; crate::domain::HVM_NR_PARAMS]),
+        handle: Mutex::new([0; 16]),
         xen,
     })
 }

@@ -10,35 +10,38 @@ use hv_arm::mmio::{self, MmioAccess};
 
 /// Entry from the vectors for every exception taken to EL2.
 pub fn handle(frame: &mut Frame, kind: Kind) {
-    let Some((dom, v)) = run::current() else {
+    let Some((dref, vid)) = run::current() else {
         crate::fatal::hypervisor_fault(frame, kind);
     };
+    let dom: &Domain = dref;
     match kind {
         Kind::LowerSync | Kind::LowerIrq | Kind::Lower32 => {}
         Kind::LowerFiq | Kind::LowerSError => {
-            crate::fatal::crash_domain(dom, v.id, frame, "unexpected exception from guest");
+            crate::fatal::crash_domain(dom, vid, frame, "unexpected exception from guest");
         }
         _ => crate::fatal::hypervisor_fault(frame, kind),
     }
-    run::sync(dom, v.id);
+    run::sync(dom, vid);
     let mut maintenance = None;
     if kind == Kind::LowerIrq {
-        maintenance = crate::irq::handle_guest(dom, v.id);
+        maintenance = crate::irq::handle_guest(dom, vid);
     } else {
-        sync_exit(dom, v.id, frame);
+        sync_exit(dref, vid, frame);
     }
-    crate::xen::sample_upcall(dom, v.id);
-    run::flush(dom, v.id);
+    crate::xen::sample_upcall(dom, vid);
+    run::after_exit(dom, vid);
+    run::flush(dom, vid);
     if let Some(iar) = maintenance {
         crate::hw::gicv3::deactivate(iar);
     }
 }
 
-fn sync_exit(dom: &Domain, vcpu: usize, frame: &mut Frame) {
+fn sync_exit(dref: &crate::domain::DomRef, vcpu: usize, frame: &mut Frame) {
+    let dom: &Domain = dref;
     let esr = sysreg::esr_el2::read();
     match esr::decode(esr) {
         Exit::Hvc64 { imm: 0 } => crate::psci::handle(dom, vcpu, frame),
-        Exit::Hvc64 { imm: 0xea1 } => crate::xen::hypercall::handle(dom, vcpu, frame),
+        Exit::Hvc64 { imm: 0xea1 } => crate::xen::hypercall::handle(dref, vcpu, frame),
         Exit::Hvc64 { .. } => {
             frame.elr -= 4; // UNDEFINED is taken at the HVC, not after it
             crate::inject::undef(frame);
@@ -110,7 +113,7 @@ fn sysreg_access(dom: &Domain, vcpu: usize, frame: &mut Frame, acc: &esr::SysReg
     if key == sr::ICC_SGI1R_EL1 {
         if !acc.read {
             let k = dom.vgic.lock().send_sgi(vcpu, frame.reg(acc.rt));
-            run::kick(k);
+            run::kick(dom, k);
         }
     } else if key == sr::ICC_SGI0R_EL1 || key == sr::ICC_ASGI1R_EL1 {
         // Group-0 / alternate-group SGIs do not exist for a non-secure guest.
@@ -136,7 +139,7 @@ fn emulate_mmio(dom: &Domain, vcpu: usize, frame: &mut Frame, acc: &MmioAccess) 
         if acc.write {
             let k = g.dist_write(vcpu, off, acc.size, wval, &mut crate::platform::PhysGic);
             drop(g);
-            run::kick(k);
+            run::kick(dom, k);
             return true;
         }
         rval = g.dist_read(vcpu, off, acc.size);
@@ -145,7 +148,7 @@ fn emulate_mmio(dom: &Domain, vcpu: usize, frame: &mut Frame, acc: &MmioAccess) 
         if acc.write {
             let k = g.redist_write(vcpu, off, acc.size, wval, &mut crate::platform::PhysGic);
             drop(g);
-            run::kick(k);
+            run::kick(dom, k);
             return true;
         }
         rval = g.redist_read(vcpu, off, acc.size);
@@ -162,7 +165,7 @@ fn emulate_mmio(dom: &Domain, vcpu: usize, frame: &mut Frame, acc: &MmioAccess) 
         let level = u.irq_level();
         let k = dom.vgic.lock().set_level(vcpu, dom.uart_intid, level);
         drop(u);
-        run::kick(k);
+        run::kick(dom, k);
         if acc.write {
             return true;
         }

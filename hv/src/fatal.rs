@@ -28,7 +28,8 @@ pub fn crash_domain(dom: &Domain, vcpu: usize, frame: &Frame, why: &str) -> ! {
         crate::log!(Error, "Hardware domain (dom0) crashed: halting the machine");
         firmware::system_off();
     }
-    crate::run::vcpu_off(&dom.vcpus[vcpu])
+    crate::domain::shutdown(dom, xen_abi::sched::SHUTDOWN_crash);
+    crate::run::vcpu_off(dom, &dom.vcpus[vcpu])
 }
 
 /// An exception the hypervisor took itself: a bug. Report and halt.

@@ -40,17 +40,26 @@ pub fn handle_guest(dom: &Domain, vcpu: usize) -> Option<u32> {
             // enabled; masking the timer instead would lose the event.
             VTIMER_PPI => {
                 let k = dom.vgic.lock().inject(vcpu, VTIMER_PPI);
-                run::kick(k);
+                run::kick(dom, k);
             }
+            // SPIs are dom0's whichever vCPU this CPU runs.
             i if i == uart && uart != 0 => {
-                uart_rx(dom);
+                if let Some(d0) = crate::domain::DOM0.get() {
+                    uart_rx(d0);
+                }
                 gicv3::deactivate(iar);
             }
-            i if i >= 32 => {
+            i if i >= 32 && dom.is_hardware() => {
                 // A dom0 pass-through SPI (mapped 1:1, HW=1), kept pending in
                 // the vGIC until the guest enables and completes it.
                 let k = dom.vgic.lock().inject(vcpu, i);
-                run::kick(k);
+                run::kick(dom, k);
+            }
+            i if i >= 32 => {
+                if let Some(d0) = crate::domain::DOM0.get() {
+                    let k = d0.vgic.lock().inject(0, i);
+                    run::kick(d0, k);
+                }
             }
             _ => gicv3::deactivate(iar),
         }
@@ -76,7 +85,7 @@ fn uart_rx(dom: &Domain) {
     let level = u.irq_level();
     let k = dom.vgic.lock().set_level(0, dom.uart_intid, level);
     drop(u);
-    run::kick(k);
+    run::kick(dom, k);
 }
 
 /// Interrupts that arrive while this CPU idles: only kicks matter (the
@@ -102,7 +111,7 @@ pub fn drain_idle() {
                     // A dom0 pass-through SPI (HW-mapped): the guest
                     // deactivates it once delivered.
                     let k = dom.vgic.lock().inject(0, intid);
-                    run::kick(k);
+                    run::kick(dom, k);
                     continue;
                 }
             }

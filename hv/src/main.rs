@@ -12,6 +12,7 @@ mod console;
 mod boot;
 mod dom0;
 mod domain;
+mod domu;
 mod exit;
 mod fatal;
 mod heap;
@@ -125,11 +126,20 @@ extern "C" fn primary_main(dtb_pa: u64) -> ! {
                 console::uart_rx_enable();
             }
             let total: u64 = bi.ram.iter().map(|r| r.size / 4096).sum();
-            let dom0_pages: u64 = d.ram.iter().map(|r| r.size / 4096).sum();
+            // Free for domUs: RAM minus dom0, the hypervisor, the host DTB
+            // and the boot modules (left alone even when copied).
             let (s, e) = boot::image_range();
+            let mut used: alloc::vec::Vec<hv_core::mem::Range> = d.ram.clone();
+            used.push(hv_core::mem::Range::new(s & !0x1f_ffff, e - (s & !0x1f_ffff)));
+            used.push(hv_core::mem::Range::new(dtb_pa & !0xfff, dtb.len() as u64 + (dtb_pa & 0xfff)));
+            used.extend(bi.modules.iter().map(|m| m.range));
+            used.extend(bi.reserved.iter().copied());
+            let free = hv_core::mem::subtract_ranges(&bi.ram, &used);
+            let frames = hv_core::frames::FrameAllocator::new(&free);
+            log!(Info, "{} MiB free for domains", frames.free_pages() / 256);
+            domain::FRAMES.call_once(|| spin::Mutex::new(frames));
             xen::control::MEMINFO.call_once(|| xen::control::MemInfo {
                 total_pages: total,
-                free_pages: total.saturating_sub(dom0_pages).saturating_sub((e - s).div_ceil(4096)),
                 max_mfn: bi.ram.iter().map(|r| (r.start + r.size) / 4096).max().unwrap_or(0),
                 nr_cpus: nr_pcpus as u32,
                 cpu_khz: (sysreg::cntfrq_el0::read() / 1000) as u32,

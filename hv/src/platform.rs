@@ -67,3 +67,53 @@ impl TableMemory for HeapTables {
         }
     }
 }
+
+/// Stage-2 table pages of one domain: heap pages, with TLB invalidation
+/// under that domain's VMID (switching VTTBR_EL2 for the duration when the
+/// calling CPU runs another domain).
+pub struct Tables {
+    vttbr: u64,
+}
+
+impl Tables {
+    pub fn of(dom: &crate::domain::Domain) -> Tables {
+        Tables { vttbr: dom.vttbr }
+    }
+}
+
+impl TableMemory for Tables {
+    fn alloc_zeroed(&mut self, pages: usize) -> Option<u64> {
+        HeapTables.alloc_zeroed(pages)
+    }
+
+    fn read_entry(&self, table_pa: u64, index: usize) -> u64 {
+        HeapTables.read_entry(table_pa, index)
+    }
+
+    fn write_entry(&mut self, table_pa: u64, index: usize, value: u64) {
+        HeapTables.write_entry(table_pa, index, value)
+    }
+
+    fn tlb_invalidate(&mut self, ipa: u64, size: u64) {
+        use crate::hw::sysreg::{isb, vttbr_el2};
+        let cur = vttbr_el2::read();
+        if cur == self.vttbr {
+            crate::hw::cache::invalidate_ipa_range(ipa, size);
+            return;
+        }
+        // SAFETY: EL2 runs with interrupts masked and no guest executes on
+        // this CPU until the previous value is back; VTTBR_EL2 only selects
+        // which VMID the TLB maintenance below applies to.
+        unsafe {
+            vttbr_el2::write(self.vttbr);
+            isb();
+            crate::hw::cache::invalidate_ipa_range(ipa, size);
+            vttbr_el2::write(cur);
+            isb();
+        }
+    }
+
+    fn free(&mut self, pa: u64, pages: usize) {
+        HeapTables.free(pa, pages)
+    }
+}

@@ -21,7 +21,7 @@ pub fn handle(dom: &Domain, vcpu: usize, frame: &mut Frame) {
         SmcccCall::CpuSuspend { .. } => psci::SUCCESS,
         SmcccCall::CpuOff => {
             crate::log!(Debug, "d{}v{}: CPU_OFF", dom.id, vcpu);
-            run::vcpu_off(&dom.vcpus[vcpu]);
+            run::vcpu_off(dom, &dom.vcpus[vcpu]);
         }
         SmcccCall::CpuOn { target_mpidr, entry, context_id } => cpu_on(dom, target_mpidr, entry, context_id),
         SmcccCall::AffinityInfo { target_affinity, lowest_level } => {
@@ -44,7 +44,8 @@ pub fn handle(dom: &Domain, vcpu: usize, frame: &mut Frame) {
                 crate::log!(Info, "Hardware domain powered off: halting the machine");
                 firmware::system_off();
             }
-            psci::DENIED
+            crate::domain::shutdown(dom, xen_abi::sched::SHUTDOWN_poweroff);
+            psci::SUCCESS
         }
         SmcccCall::SystemReset => {
             crate::log!(Info, "d{}: SYSTEM_RESET", dom.id);
@@ -52,7 +53,8 @@ pub fn handle(dom: &Domain, vcpu: usize, frame: &mut Frame) {
                 crate::log!(Info, "Hardware domain rebooted: resetting the machine");
                 firmware::system_reset();
             }
-            psci::DENIED
+            crate::domain::shutdown(dom, xen_abi::sched::SHUTDOWN_reboot);
+            psci::SUCCESS
         }
         SmcccCall::StdCallCount => psci::STD_CALL_COUNT as i64,
         SmcccCall::HypCallCount => psci::XEN_HYP_CALL_COUNT as i64,
@@ -84,9 +86,13 @@ fn cpu_on(dom: &Domain, target: u64, entry: u64, ctx: u64) -> i64 {
     }
     drop(p);
     crate::log!(Debug, "d{}: CPU_ON v{} at {:#x}", dom.id, v.id, entry);
-    // vCPU n runs on physical CPU n, which idles until this request.
-    if let Some(mpidr) = crate::percpu::mpidr(v.id) {
-        crate::hw::gicv3::send_sgi(mpidr, run::SGI_KICK);
+    if dom.is_hardware() {
+        // vCPU n runs on physical CPU n, which idles until this request.
+        if let Some(mpidr) = crate::percpu::mpidr(v.id) {
+            crate::hw::gicv3::send_sgi(mpidr, run::SGI_KICK);
+        }
+    } else {
+        run::vcpu_startable(dom, v);
     }
     psci::SUCCESS
 }

@@ -444,9 +444,18 @@ impl Stage2 {
         }
     }
 
+    /// A regime with no tables at all (what a destroyed one is replaced by).
+    /// Only [`Stage2::destroy`] may be called on it.
+    pub const fn empty() -> Stage2 {
+        Stage2 { root: 0 }
+    }
+
     /// Free every table, including the root. The caller must have stopped the
     /// VM and invalidated its VMID's TLB entries first.
     pub fn destroy(self, mem: &mut impl TableMemory) {
+        if self.root == 0 {
+            return;
+        }
         for i in 0..ROOT_ENTRIES {
             if let Entry::Table(t) = classify(mem.read_entry(self.root, i), 1) {
                 free_subtree(mem, t, 2);

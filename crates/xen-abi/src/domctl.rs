@@ -7,7 +7,7 @@
 
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
-use crate::xen::{DomId, XenDomainHandle, XenPfn};
+use crate::xen::{DomId, GuestHandle, XenDomainHandle, XenPfn};
 
 pub const XEN_DOMCTL_INTERFACE_VERSION: u32 = 0x0000_0015;
 
@@ -326,6 +326,23 @@ pub struct XenDomctlCacheflush {
     pub nr_pfns: XenPfn,
 }
 layout!(XenDomctlCacheflush, 16, 8; start_pfn @ 0, nr_pfns @ 8);
+
+/// `XEN_DOMCTL_{set,get}vcpucontext` payload (16 bytes).
+#[doc(alias = "xen_domctl_vcpucontext")]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+#[repr(C)]
+pub struct XenDomctlVcpucontext {
+    /// IN: vCPU id.
+    pub vcpu: u32,
+    /// Implicit C padding.
+    pub _pad0: u32,
+    /// IN/OUT: handle to a `vcpu_guest_context` (`arch_arm::VcpuGuestContext`);
+    /// `set` with a null handle resets the vCPU.
+    pub ctxt: GuestHandle,
+}
+layout!(XenDomctlVcpucontext, 16, 8; vcpu @ 0, ctxt @ 8);
 
 // Scheduler ids (`XEN_SYSCTL_sched_id`, `XEN_DOMCTL_scheduler_op`).
 pub const XEN_SCHEDULER_CREDIT: u32 = 5;

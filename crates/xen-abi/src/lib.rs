@@ -36,6 +36,7 @@ macro_rules! layout {
     };
 }
 
+pub mod arch_arm;
 pub mod console_io;
 pub mod errno;
 pub mod event_channel;

@@ -231,3 +231,74 @@ fn domctl_getdomaininfo_payload() {
     assert_eq!(&d.as_bytes()[16 + 8..16 + 16], &0x4_0000u64.to_le_bytes());
     assert_eq!(crate::sysctl::XEN_SYSCTL_INTERFACE_VERSION, 0x15);
 }
+
+#[test]
+fn arm64_vcpu_guest_context_layout_and_init_values() {
+    use crate::arch_arm::*;
+    use core::mem::{offset_of, size_of};
+    assert_eq!(size_of::<VcpuGuestCoreRegs>(), 312);
+    assert_eq!(size_of::<VcpuGuestContext>(), 352);
+    assert_eq!(offset_of!(VcpuGuestContext, user_regs), 8);
+    assert_eq!(offset_of!(VcpuGuestContext, sctlr), 320);
+    assert_eq!(offset_of!(VcpuGuestContext, ttbr1), 344);
+    assert_eq!(PSR_GUEST64_INIT, 0x1c5);
+    assert_eq!(SCTLR_GUEST_INIT, 0x00c5_0078);
+    assert_eq!(VGCF_online, 1);
+    let mut c = VcpuGuestContext::new_zeroed();
+    c.flags = VGCF_online;
+    c.user_regs.x[0] = 0x4800_0000;
+    c.user_regs.x[30] = 0x1e;
+    c.user_regs.pc64 = 0x4020_0000;
+    c.user_regs.cpsr = PSR_GUEST64_INIT.into();
+    c.sctlr = SCTLR_GUEST_INIT;
+    let b = c.as_bytes();
+    assert_eq!(&b[0..4], &1u32.to_le_bytes());
+    assert_eq!(&b[8..16], &0x4800_0000u64.to_le_bytes());
+    assert_eq!(&b[8 + 30 * 8..8 + 31 * 8], &0x1eu64.to_le_bytes());
+    assert_eq!(&b[256..264], &0x4020_0000u64.to_le_bytes());
+    assert_eq!(&b[264..272], &0x1c5u64.to_le_bytes());
+    assert_eq!(&b[320..328], &0x00c5_0078u64.to_le_bytes());
+    assert_eq!(VcpuGuestContext::read_from_bytes(b).unwrap(), c);
+}
+
+#[test]
+fn arm_guest_memory_map() {
+    use crate::arch_arm::*;
+    assert_eq!(GUEST_MAGIC_BASE >> 12, 0x39000);
+    assert_eq!((GUEST_MAGIC_BASE >> 12) + XENSTORE_PFN_OFFSET, 0x39001);
+    assert_eq!(GUEST_RAM0_BASE >> 12, 0x40000);
+    assert_eq!(GUEST_GICV3_GICR0_SIZE / GUEST_GICV3_RDIST_STRIDE, 128);
+    assert_eq!(GUEST_EVTCHN_PPI, 31);
+    const _: () = assert!(NR_MAGIC_PAGES << 12 <= GUEST_MAGIC_SIZE);
+    const _: () = assert!(GUEST_GICV3_GICD_BASE + GUEST_GICV3_GICD_SIZE <= GUEST_GICV3_GICR0_BASE);
+    assert_eq!(GUEST_TIMER_VIRT_PPI, 27);
+    assert_eq!(GUEST_PHANDLE_GIC, 65000);
+}
+
+#[test]
+fn console_ring_page_layout() {
+    use crate::io::console::XenconsInterface;
+    use core::mem::offset_of;
+    assert_eq!(core::mem::size_of::<XenconsInterface>(), 3088);
+    assert_eq!(offset_of!(XenconsInterface, out), 1024);
+    assert_eq!(offset_of!(XenconsInterface, in_cons), 3072);
+    assert_eq!(offset_of!(XenconsInterface, out_prod), 3084);
+}
+
+#[cfg(feature = "tools")]
+#[test]
+fn domctl_vcpucontext_payload() {
+    use crate::domctl::*;
+    let p = XenDomctlVcpucontext {
+        vcpu: 3,
+        _pad0: 0,
+        ctxt: 0xFFFF_8000_0012_3000,
+    };
+    assert_eq!(p.as_bytes().len(), 16);
+    assert_eq!(
+        &p.as_bytes()[8..16],
+        &0xFFFF_8000_0012_3000u64.to_le_bytes()
+    );
+    assert_eq!(XEN_DOMCTL_CONFIG_GIC_V3, 2);
+    assert_eq!(XEN_DOMINF_shutdownshift, 16);
+}

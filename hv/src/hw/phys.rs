@@ -22,3 +22,12 @@ pub unsafe fn copy_to(dst: u64, src: &[u8]) {
     unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), dst as *mut u8, src.len()) };
     super::cache::clean_to_poc(dst as usize, src.len());
 }
+
+/// Zero `len` bytes of host RAM at `pa`.
+///
+/// # Safety
+/// `[pa, pa + len)` must be RAM in the identity map that nothing else uses.
+pub unsafe fn zero(pa: u64, len: usize) {
+    // SAFETY: the caller guarantees the range is unused RAM.
+    unsafe { core::ptr::write_bytes(pa as *mut u8, 0, len) };
+}

@@ -79,6 +79,7 @@ sysreg!(ttbr1_el1, "TTBR1_EL1", rw);
 sysreg!(tcr_el1, "TCR_EL1", rw);
 sysreg!(cntv_ctl_el0, "CNTV_CTL_EL0", rw);
 sysreg!(cpacr_el1, "CPACR_EL1", rw);
+sysreg!(sp_el1, "SP_EL1", rw);
 
 // GICv3 CPU interface (physical, EL2 view) and virtual interface control.
 sysreg!(icc_sre_el2, "ICC_SRE_EL2", rw);

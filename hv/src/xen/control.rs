@@ -1,22 +1,21 @@
 //! The toolstack's hypercalls: sysctl and domctl (Xen 4.17 interface
-//! version 0x15), for the privileged domain only. Today there is one
-//! domain, dom0; what exists answers as Xen does.
+//! version 0x15), for the privileged domain only; what exists answers as
+//! Xen does.
 
 #![allow(non_upper_case_globals)] // Xen's constant names, matched as patterns
 
 use super::hypercall::{Ctx, R};
-use crate::domain::{Domain, Power, DOM0};
+use crate::domain::{self, Domain, Power, NO_PCPU};
+use core::sync::atomic::Ordering;
 use hv_arm::s1walk;
 use xen_abi::domctl::*;
 use xen_abi::sysctl::*;
 use xen_abi::errno::*;
-use zerocopy::{FromBytes, FromZeros, IntoBytes};
+use zerocopy::{FromBytes, FromZeros, Immutable, IntoBytes};
 
 /// Host memory facts for physinfo, fixed at boot.
 pub struct MemInfo {
     pub total_pages: u64,
-    /// Pages no domain or the hypervisor uses.
-    pub free_pages: u64,
     pub max_mfn: u64,
     pub nr_cpus: u32,
     pub cpu_khz: u32,
@@ -27,26 +26,45 @@ pub static MEMINFO: spin::Once<MemInfo> = spin::Once::new();
 /// What `getdomaininfo` says about `dom`.
 fn domaininfo(dom: &Domain) -> XenDomctlGetdomaininfo {
     let mut i = XenDomctlGetdomaininfo::new_zeroed();
-    let online = dom.vcpus.iter().filter(|v| *v.power.lock() == Power::On).count() as u32;
-    let pages: u64 = dom.ram.iter().map(|r| r.size / 4096).sum();
+    let online = dom.vcpus.iter().filter(|v| *v.power.lock() != Power::Off).count() as u32;
+    let life = &dom.life;
     i.domain = dom.id;
-    // As Xen on Arm: every guest is "hvm" with hardware paging; a pinned
-    // vCPU is always running.
-    i.flags = XEN_DOMINF_hvm_guest | XEN_DOMINF_hap | if online > 0 { XEN_DOMINF_running } else { 0 };
-    i.tot_pages = pages;
-    i.max_pages = pages;
-    i.shared_info_frame = dom.xen.shared_info_gfn.load(core::sync::atomic::Ordering::Acquire);
+    // As Xen on Arm: every guest is "hvm" with hardware paging.
+    let mut flags = XEN_DOMINF_hvm_guest | XEN_DOMINF_hap;
+    if life.dying.load(Ordering::Acquire) {
+        flags |= XEN_DOMINF_dying;
+    }
+    if let Some(r) = life.shutdown_reason() {
+        flags |= XEN_DOMINF_shutdown | (r & XEN_DOMINF_shutdownmask) << XEN_DOMINF_shutdownshift;
+    }
+    if life.paused.load(Ordering::Acquire) != 0 {
+        flags |= XEN_DOMINF_paused;
+    } else if online > 0 && life.runnable() {
+        flags |= XEN_DOMINF_running;
+    } else {
+        flags |= XEN_DOMINF_blocked;
+    }
+    i.flags = flags;
+    i.tot_pages = dom.tot_pages();
+    i.max_pages = if dom.is_hardware() { i.tot_pages } else { dom.max_pages.load(Ordering::Acquire) };
+    i.shared_info_frame = dom.xen.shared_info_gfn.load(Ordering::Acquire);
     i.cpu_time = crate::domain::system_time_ns(dom).saturating_mul(online as u64);
     i.nr_online_vcpus = online;
     i.max_vcpu_id = dom.vcpus.len().saturating_sub(1) as u32;
+    i.handle = *dom.handle.lock();
     i.gpaddr_bits = 40;
     i.arch_config.gic_version = XEN_DOMCTL_CONFIG_GIC_V3;
     i.arch_config.nr_spis = dom.vgic.lock().nr_spis();
     i
 }
 
-fn find(domid: u16) -> Option<&'static Domain> {
-    DOM0.get().filter(|d| d.id == domid)
+/// The physical CPU a vCPU runs on (dom0: its own index).
+fn vcpu_cpu(dom: &Domain, v: usize) -> Option<usize> {
+    if dom.is_hardware() {
+        return Some(v);
+    }
+    let p = dom.vcpu(v)?.pcpu.load(Ordering::Acquire);
+    (p != NO_PCPU).then_some(p)
 }
 
 /// Fill an `xenctl_bitmap` {bitmap handle, nr_bits} with the CPUs below
@@ -61,6 +79,15 @@ fn write_cpumap(ctx: &Ctx, buf: u64, nr_bits: u32, nr_cpus: usize, set: impl Fn(
     s1walk::copy_to_guest(&ctx.regs, &ctx.mem(), buf, &map[..bytes]).map_err(|_| EFAULT)
 }
 
+fn payload<T: FromBytes>(op: &XenDomctl) -> Result<T, i32> {
+    T::read_from_prefix(op.u.as_bytes()).map(|(t, _)| t).map_err(|_| EINVAL)
+}
+
+fn set_payload<T: IntoBytes + Immutable>(op: &mut XenDomctl, v: &T) {
+    op.u = [0; 16];
+    op.u.as_mut_bytes()[..core::mem::size_of::<T>()].copy_from_slice(v.as_bytes());
+}
+
 pub fn domctl(ctx: &Ctx, arg: u64) -> R {
     if !ctx.privileged() {
         return Err(EPERM);
@@ -69,22 +96,92 @@ pub fn domctl(ctx: &Ctx, arg: u64) -> R {
     if op.interface_version != XEN_DOMCTL_INTERFACE_VERSION {
         return Err(EACCES);
     }
-    let dom = find(op.domain).ok_or(ESRCH)?;
     match op.cmd {
-        XEN_DOMCTL_getdomaininfo => {
-            let info = domaininfo(dom);
-            op.u = [0; 16];
-            op.u.as_mut_bytes()[..core::mem::size_of::<XenDomctlGetdomaininfo>()].copy_from_slice(info.as_bytes());
+        XEN_DOMCTL_createdomain => {
+            let mut cfg: XenDomctlCreatedomain = payload(&op)?;
+            crate::domu::sanitise(&mut cfg)?;
+            let want = if op.domain == 0 || op.domain as usize >= domain::MAX_DOMAINS { 0 } else { op.domain };
+            let id = domain::reserve_id(want).ok_or(if want != 0 { EEXIST } else { ENOMEM })?;
+            let d = crate::domu::create(id, &cfg)?;
+            domain::insert(d).map_err(|_| EEXIST)?;
+            crate::log!(Info, "d{}: created ({} vCPUs)", id, cfg.max_vcpus);
+            op.domain = id;
+            set_payload(&mut op, &cfg);
             ctx.write(arg, &op).map(|_| 0)
+        }
+        XEN_DOMCTL_getdomaininfo => {
+            // As Xen: the first domain whose id is at least the one asked for.
+            let dom = domain::list(op.domain).into_iter().next().ok_or(ESRCH)?;
+            op.domain = dom.id;
+            set_payload(&mut op, &domaininfo(&dom));
+            ctx.write(arg, &op).map(|_| 0)
+        }
+        XEN_DOMCTL_destroydomain => {
+            crate::domu::destroy(op.domain)?;
+            Ok(0)
+        }
+        _ => domctl_on(ctx, arg, op),
+    }
+}
+
+/// Domctls on one existing domain.
+fn domctl_on(ctx: &Ctx, arg: u64, mut op: XenDomctl) -> R {
+    let dom = domain::get(op.domain).ok_or(ESRCH)?;
+    match op.cmd {
+        XEN_DOMCTL_pausedomain => {
+            if dom.is_hardware() {
+                return Err(EINVAL);
+            }
+            dom.life.paused.fetch_add(1, Ordering::AcqRel);
+            crate::run::kick_domain(&dom);
+            Ok(0)
+        }
+        XEN_DOMCTL_unpausedomain => {
+            if dom.is_hardware() {
+                return Err(EINVAL);
+            }
+            dom.life.paused.fetch_update(Ordering::AcqRel, Ordering::Acquire, |p| p.checked_sub(1)).map_err(|_| EINVAL)?;
+            crate::run::kick_domain(&dom);
+            crate::run::wake_idle();
+            Ok(0)
+        }
+        XEN_DOMCTL_max_mem => {
+            let m: XenDomctlMaxMem = payload(&op)?;
+            if dom.is_hardware() {
+                return Err(EINVAL);
+            }
+            dom.max_pages.store(m.max_memkb / 4, Ordering::Release);
+            Ok(0)
+        }
+        XEN_DOMCTL_setvcpucontext => {
+            let c: XenDomctlVcpucontext = payload(&op)?;
+            set_vcpu_context(ctx, &dom, c.vcpu as usize, c.ctxt)
+        }
+        XEN_DOMCTL_cacheflush => {
+            let c: XenDomctlCacheflush = payload(&op)?;
+            if c.nr_pfns > 1 << 18 {
+                return Err(EINVAL);
+            }
+            let end = c.start_pfn.checked_add(c.nr_pfns).ok_or(EINVAL)?;
+            for gfn in c.start_pfn..end {
+                ctx.spend(1)?;
+                let pa = dom.owned.lock().lookup(gfn);
+                if let Some(pa) = pa {
+                    crate::hw::cache::clean_to_poc(pa as usize, 4096);
+                }
+            }
+            crate::hw::cache::invalidate_icache();
+            Ok(0)
         }
         XEN_DOMCTL_getvcpuinfo => {
             // {vcpu u32 IN; online, blocked, running u8; cpu_time u64 @8; cpu u32 @16}
             let vcpu = op.u[0] as u32 as usize;
             let v = dom.vcpus.get(vcpu).ok_or(EINVAL)?;
-            let on = *v.power.lock() == Power::On;
-            op.u[0] = vcpu as u64 | (on as u64) << 32 | (on as u64) << 48;
-            op.u[1] = if on { crate::domain::system_time_ns(dom) } else { 0 };
-            op.u[2] = vcpu as u64; // vCPU n runs on physical CPU n
+            let on = *v.power.lock() != Power::Off;
+            let running = on && vcpu_cpu(&dom, vcpu).is_some() && dom.life.runnable();
+            op.u[0] = vcpu as u64 | (on as u64) << 32 | ((on && !running) as u64) << 40 | (running as u64) << 48;
+            op.u[1] = if on { crate::domain::system_time_ns(&dom) } else { 0 };
+            op.u[2] = vcpu_cpu(&dom, vcpu).unwrap_or(0) as u64;
             ctx.write(arg, &op).map(|_| 0)
         }
         XEN_DOMCTL_getvcpuaffinity => {
@@ -96,17 +193,83 @@ pub fn domctl(ctx: &Ctx, arg: u64) -> R {
                 return Err(EINVAL);
             }
             let nr_cpus = MEMINFO.get().map(|m| m.nr_cpus).unwrap_or(1) as usize;
-            // Hard: the one physical CPU the vCPU is pinned to; soft: all.
+            // Hard: dom0's vCPUs are pinned; a domU vCPU may use any free CPU.
+            let pinned = dom.is_hardware();
             for (i, want) in [(1usize, XEN_VCPUAFFINITY_HARD), (3, XEN_VCPUAFFINITY_SOFT)] {
                 if flags & want == 0 {
                     continue;
                 }
-                write_cpumap(ctx, op.u[i], op.u[i + 1] as u32, nr_cpus, |c| want == XEN_VCPUAFFINITY_SOFT || c == vcpu)?;
+                write_cpumap(ctx, op.u[i], op.u[i + 1] as u32, nr_cpus, |c| want == XEN_VCPUAFFINITY_SOFT || !pinned || c == vcpu)?;
             }
             ctx.write(arg, &op).map(|_| 0)
         }
-        _ => Err(ENOSYS),
+        // vCPUs are fixed at createdomain (Xen 4.17 keeps this call for
+        // old toolstacks: it may not ask for more).
+        XEN_DOMCTL_max_vcpus => {
+            let max = op.u[0] as u32 as usize;
+            if max > dom.vcpus.len() {
+                return Err(EINVAL);
+            }
+            Ok(0)
+        }
+        // Placement is the null scheduler's: accepted and left as is.
+        XEN_DOMCTL_setvcpuaffinity => {
+            dom.vcpus.get(op.u[0] as u32 as usize).ok_or(EINVAL)?;
+            Ok(0)
+        }
+        XEN_DOMCTL_setnodeaffinity => Ok(0),
+        // AArch64 guests only.
+        XEN_DOMCTL_set_address_size => match op.u[0] as u32 {
+            64 => Ok(0),
+            _ => Err(EINVAL),
+        },
+        // Stage-2 tables come from the hypervisor heap, not a per-domain pool.
+        XEN_DOMCTL_set_paging_mempool_size => Ok(0),
+        XEN_DOMCTL_get_paging_mempool_size => {
+            op.u[0] = 0;
+            ctx.write(arg, &op).map(|_| 0)
+        }
+        _ => {
+            crate::glog!(Info, "d{}: domctl {} not implemented", ctx.dom.id, op.cmd);
+            Err(ENOSYS)
+        }
     }
+}
+
+/// XEN_DOMCTL_setvcpucontext: the registers an offline vCPU starts with;
+/// `VGCF_online` makes it start once the domain runs.
+fn set_vcpu_context(ctx: &Ctx, dom: &Domain, vcpu: usize, handle: u64) -> R {
+    use xen_abi::arch_arm::*;
+    if dom.is_hardware() {
+        return Err(EINVAL);
+    }
+    let v = dom.vcpus.get(vcpu).ok_or(EINVAL)?;
+    let c: VcpuGuestContext = ctx.read(handle)?;
+    let r = &c.user_regs;
+    // AArch64 EL1t/EL1h only.
+    let mode = r.cpsr & 0x1f;
+    if mode != 0x4 && mode != 0x5 {
+        return Err(EINVAL);
+    }
+    let mut p = v.power.lock();
+    if *p != Power::Off {
+        return Err(EEXIST);
+    }
+    *v.boot.lock() = Some(crate::domain::BootRegs {
+        x: r.x,
+        cpsr: r.cpsr,
+        sctlr: c.sctlr,
+        ttbr0: c.ttbr0,
+        ttbr1: c.ttbr1,
+        tcr: c.ttbcr,
+        sp_el1: r.sp_el1,
+    });
+    if c.flags & VGCF_online != 0 {
+        *p = Power::Starting { entry: r.pc64, ctx: r.x[0] };
+        drop(p);
+        crate::run::wake_idle();
+    }
+    Ok(0)
 }
 
 pub fn sysctl(ctx: &Ctx, arg: u64) -> R {
@@ -130,7 +293,7 @@ pub fn sysctl(ctx: &Ctx, arg: u64) -> R {
             p.nr_nodes = 1;
             p.cpu_khz = m.cpu_khz;
             p.total_pages = m.total_pages;
-            p.free_pages = m.free_pages;
+            p.free_pages = domain::FRAMES.get().map(|f| f.lock().free_pages()).unwrap_or(0);
             p.max_mfn = m.max_mfn;
             op.u = [0; 16];
             op.u.as_mut_bytes()[..core::mem::size_of::<XenSysctlPhysinfo>()].copy_from_slice(p.as_bytes());
@@ -151,9 +314,36 @@ pub fn sysctl(ctx: &Ctx, arg: u64) -> R {
             };
             if fill_all {
                 op.u[1] = XEN_SCHEDULER_NULL as u64; // sched_id; domid 0
-                op.u[2] = 1 << 32; // cpu 0, n_dom 1
+                op.u[2] = (domain::list(0).len() as u64) << 32; // cpu 0, n_dom
             }
             write_cpumap(ctx, op.u[3], op.u[4] as u32, nr_cpus, |_| fill_all)?;
+            ctx.write(arg, &op).map(|_| 0)
+        }
+        XEN_SYSCTL_numainfo => {
+            // {num_nodes u32; meminfo handle @8; distance handle @16}: one
+            // node holding all memory, as Xen without NUMA reports it.
+            let (n, meminfo, distance) = (op.u[0] as u32, op.u[1], op.u[2]);
+            if n >= 1 && meminfo != 0 {
+                let m = MEMINFO.get().ok_or(EINVAL)?;
+                let free = domain::FRAMES.get().map(|f| f.lock().free_pages()).unwrap_or(0);
+                ctx.write(meminfo, &[m.total_pages * 4096, free * 4096])?;
+            }
+            if n >= 1 && distance != 0 {
+                ctx.write(distance, &10u32)?;
+            }
+            op.u[0] = (op.u[0] & !0xffff_ffff) | 1;
+            ctx.write(arg, &op).map(|_| 0)
+        }
+        XEN_SYSCTL_cputopoinfo => {
+            // {num_cpus u32; cputopo handle @8} of {core, socket, node u32}.
+            let nr = MEMINFO.get().map(|m| m.nr_cpus).unwrap_or(1);
+            let (n, buf) = (op.u[0] as u32, op.u[1]);
+            if buf != 0 {
+                for c in 0..n.min(nr) {
+                    ctx.write(buf.wrapping_add(c as u64 * 12), &[0u32, c, 0])?;
+                }
+            }
+            op.u[0] = (op.u[0] & !0xffff_ffff) | nr as u64;
             ctx.write(arg, &op).map(|_| 0)
         }
         XEN_SYSCTL_sched_id => {
@@ -163,11 +353,10 @@ pub fn sysctl(ctx: &Ctx, arg: u64) -> R {
         XEN_SYSCTL_getdomaininfolist => {
             let l = XenSysctlGetdomaininfolist::read_from_prefix(op.u.as_bytes()).map_err(|_| EINVAL)?.0;
             let mut n = 0u32;
-            if let Some(d) = DOM0.get() {
-                if l.first_domain <= d.id && l.max_domains > 0 {
-                    ctx.write(l.buffer, &domaininfo(d))?;
-                    n = 1;
-                }
+            let size = core::mem::size_of::<XenDomctlGetdomaininfo>() as u64;
+            for d in domain::list(l.first_domain).iter().take(l.max_domains.min(domain::MAX_DOMAINS as u32) as usize) {
+                ctx.write(l.buffer.wrapping_add(n as u64 * size), &domaininfo(d))?;
+                n += 1;
             }
             // num_domains is the u32 at byte 16 of the payload.
             op.u[2] = (op.u[2] & !0xffff_ffff) | n as u64;
@@ -202,6 +391,9 @@ pub fn sysctl(ctx: &Ctx, arg: u64) -> R {
             op.u[2] = (op.u[2] & !0xffff_ffff) | done as u64;
             ctx.write(arg, &op).map(|_| 0)
         }
-        _ => Err(ENOSYS),
+        _ => {
+            crate::glog!(Info, "sysctl {} not implemented", op.cmd);
+            Err(ENOSYS)
+        }
     }
 }

@@ -6,15 +6,15 @@
 #![allow(non_upper_case_globals)] // Xen's constant names, matched as patterns
 
 use super::mem::DomMem;
-use super::{notify, EVTCHN_PPI};
-use crate::domain::Domain;
+use super::notify;
+use crate::domain::{self, DomRef, Domain, ForeignMap};
 use crate::hw::sysreg;
-use crate::platform::HeapTables;
+use crate::platform::Tables;
 use crate::trap::Frame;
 use hv_arm::s1walk::{self, S1Regs};
 use hv_arm::stage2::{Access, MemType};
 use hv_core::evtchn::{self, Peer};
-use hv_core::grant::{self, CopyEnv, GrantMapper, GrantTable};
+use hv_core::grant::{self, CopyEnv, GrantMapper, GrantState, GrantTable};
 use hv_core::guest::GuestFault;
 use xen_abi::errno::*;
 use xen_abi::event_channel::*;
@@ -35,20 +35,22 @@ const TRAP_BUDGET: u32 = 1 << 16;
 /// Everything one hypercall needs about its caller.
 pub struct Ctx<'a> {
     pub dom: &'a Domain,
+    pub dref: &'a DomRef,
     pub vcpu: usize,
     pub(super) regs: S1Regs,
     budget: core::cell::Cell<u32>,
 }
 
 impl<'a> Ctx<'a> {
-    fn new(dom: &'a Domain, vcpu: usize) -> Self {
+    fn new(dref: &'a DomRef, vcpu: usize) -> Self {
+        let dom: &'a Domain = dref;
         let regs = S1Regs {
             sctlr_el1: sysreg::sctlr_el1::read(),
             tcr_el1: sysreg::tcr_el1::read(),
             ttbr0_el1: sysreg::ttbr0_el1::read(),
             ttbr1_el1: sysreg::ttbr1_el1::read(),
         };
-        Ctx { dom, vcpu, regs, budget: core::cell::Cell::new(TRAP_BUDGET) }
+        Ctx { dom, dref, vcpu, regs, budget: core::cell::Cell::new(TRAP_BUDGET) }
     }
 
     /// Charge `n` work units to this trap; `-E2BIG` once it has done enough.
@@ -80,13 +82,24 @@ impl<'a> Ctx<'a> {
         s1walk::copy_from_guest(&self.regs, &self.mem(), va, buf).map_err(|_| EFAULT)
     }
 
-    /// `dom` as a domain id this call may act on: itself only, for now
-    /// (dom0 is the only domain).
-    fn target(&self, dom: u16) -> Result<u16, i32> {
+    /// The domain `dom` names, if this call may act on it: itself, or any
+    /// live domain for the privileged domain (`-EPERM` for others).
+    pub(super) fn target(&self, dom: u16) -> Result<DomRef, i32> {
         if dom == DOMID_SELF || dom == self.dom.id {
-            Ok(self.dom.id)
+            Ok(self.dref.clone())
         } else if self.privileged() {
-            Err(ESRCH)
+            domain::get(dom).ok_or(ESRCH)
+        } else {
+            Err(EPERM)
+        }
+    }
+
+    /// `dom` must name the caller (operations only offered on oneself).
+    fn self_only(&self, dom: u16) -> Result<(), i32> {
+        if dom == DOMID_SELF || dom == self.dom.id {
+            Ok(())
+        } else if self.privileged() {
+            Err(if domain::get(dom).is_some() { EOPNOTSUPP } else { ESRCH })
         } else {
             Err(EPERM)
         }
@@ -94,7 +107,7 @@ impl<'a> Ctx<'a> {
 }
 
 /// Entry from the trap handler.
-pub fn handle(dom: &Domain, vcpu: usize, frame: &mut Frame) {
+pub fn handle(dom: &DomRef, vcpu: usize, frame: &mut Frame) {
     let ctx = Ctx::new(dom, vcpu);
     let a = [frame.x[0], frame.x[1], frame.x[2], frame.x[3], frame.x[4]];
     let r = dispatch(&ctx, frame.x[16], a, true);
@@ -195,11 +208,17 @@ fn version(ctx: &Ctx, cmd: u64, arg: u64) -> R {
 // ---------------------------------------------------------------------------
 // memory_op
 
-/// Where a domain may have hypervisor or granted pages inserted: its own
-/// RAM (ballooned-out frames, as Linux uses) or its grant-table window.
-/// This bounds the stage-2 tables a guest can make us allocate.
+/// Whether `gfn` lies in one of the windows the domain's RAM lives in
+/// (dom0: its bank; domU: Xen's guest RAM and magic-page windows).
+fn in_ram_window(dom: &Domain, gfn: u64) -> bool {
+    gfn.checked_mul(4096).is_some_and(|a| dom.ram.iter().any(|r| r.contains(a)))
+}
+
+/// Where a domain may have hypervisor, foreign or granted pages inserted:
+/// its RAM windows (ballooned-out frames, as Linux uses) or its grant-table
+/// window. This bounds the stage-2 tables a guest can make us allocate.
 fn mappable(dom: &Domain, gfn: u64) -> bool {
-    own_ram(dom, gfn) || gfn.checked_mul(4096).is_some_and(|a| dom.xen.grant_window.contains(a))
+    in_ram_window(dom, gfn) || gfn.checked_mul(4096).is_some_and(|a| dom.xen.grant_window.contains(a))
 }
 
 fn s2_map(dom: &Domain, gfn: u64, pa: u64, ro: bool) -> Result<(), i32> {
@@ -209,8 +228,8 @@ fn s2_map(dom: &Domain, gfn: u64, pa: u64, ro: bool) -> Result<(), i32> {
     let ipa = gfn.checked_mul(4096).ok_or(EINVAL)?;
     let acc = if ro { Access::ReadOnly } else { Access::ReadWrite };
     // Replacing a valid entry invalidates the TLBs inside (break-before-
-    // make, `HeapTables::tlb_invalidate`); filling a hole needs nothing.
-    dom.s2.lock().map(&mut HeapTables, ipa, pa, 4096, MemType::Normal, acc).map_err(|_| ENOMEM)
+    // make, `Tables::tlb_invalidate`); filling a hole needs nothing.
+    dom.s2.lock().map(&mut Tables::of(dom), ipa, pa, 4096, MemType::Normal, acc).map_err(|_| ENOMEM)
 }
 
 fn s2_unmap(dom: &Domain, gfn: u64) -> Result<(), i32> {
@@ -218,13 +237,17 @@ fn s2_unmap(dom: &Domain, gfn: u64) -> Result<(), i32> {
         return Err(EINVAL);
     }
     let ipa = gfn.checked_mul(4096).ok_or(EINVAL)?;
-    dom.s2.lock().unmap(&mut HeapTables, ipa, 4096).map_err(|_| ENOMEM)
+    dom.s2.lock().unmap(&mut Tables::of(dom), ipa, 4096).map_err(|_| ENOMEM)
 }
 
-/// Whether `gfn` is one of the domain's own RAM frames (its bank; for dom0
-/// the frame is also its host frame).
+/// Whether `gfn` is one of the domain's own RAM frames (dom0: in its bank,
+/// where the frame is also its host frame; domU: populated and owned).
 fn own_ram(dom: &Domain, gfn: u64) -> bool {
-    gfn.checked_mul(4096).is_some_and(|a| dom.ram.iter().any(|r| r.contains(a)))
+    if dom.is_hardware() {
+        in_ram_window(dom, gfn)
+    } else {
+        dom.owned.lock().lookup(gfn).is_some()
+    }
 }
 
 fn memory_op(ctx: &Ctx, cmd: u64, arg: u64) -> R {
@@ -233,42 +256,189 @@ fn memory_op(ctx: &Ctx, cmd: u64, arg: u64) -> R {
     match op {
         XENMEM_add_to_physmap => {
             let x: XenAddToPhysmap = ctx.read(arg)?;
-            ctx.target(x.domid)?;
-            add_to_physmap(ctx, x.space, x.idx, x.gpfn)
+            let target = ctx.target(x.domid)?;
+            add_to_physmap(&target, x.space, x.idx, x.gpfn)
         }
         XENMEM_remove_from_physmap => {
             let x: XenRemoveFromPhysmap = ctx.read(arg)?;
-            ctx.target(x.domid)?;
-            let dom = ctx.dom;
-            dom.xen.grant.lock().table.frame_unmapped(x.gpfn);
-            s2_unmap(dom, x.gpfn)?;
-            Ok(0)
+            let target = ctx.target(x.domid)?;
+            remove_from_physmap(&target, x.gpfn)
         }
         XENMEM_decrease_reservation | XENMEM_populate_physmap | XENMEM_increase_reservation => {
             let r: XenMemoryReservation = ctx.read(arg)?;
-            ctx.target(r.domid)?;
-            reservation(ctx, op, &r, start)
+            let target = ctx.target(r.domid)?;
+            reservation(ctx, &target, op, &r, start)
         }
-        XENMEM_current_reservation | XENMEM_maximum_reservation => {
+        XENMEM_current_reservation => {
             let d: u16 = ctx.read(arg)?;
-            ctx.target(d)?;
-            Ok(ctx.dom.ram.iter().map(|r| r.size / 4096).sum::<u64>() as i64)
+            Ok(ctx.target(d)?.tot_pages() as i64)
+        }
+        XENMEM_maximum_reservation => {
+            let d: u16 = ctx.read(arg)?;
+            Ok(ctx.target(d)?.max_pages.load(core::sync::atomic::Ordering::Acquire) as i64)
+        }
+        XENMEM_acquire_resource => acquire_resource(ctx, arg),
+        XENMEM_claim_pages => {
+            let r: XenMemoryReservation = ctx.read(arg)?;
+            if !ctx.privileged() {
+                return Err(EPERM);
+            }
+            let target = ctx.target(r.domid)?;
+            if target.is_hardware() || r.extent_order != 0 {
+                return Err(EINVAL);
+            }
+            // No claims are held: only check that the pages exist now.
+            let free = domain::FRAMES.get().map(|f| f.lock().free_pages()).unwrap_or(0);
+            if r.nr_extents > free { Err(ENOMEM) } else { Ok(0) }
+        }
+        XENMEM_maximum_gpfn => {
+            let d: u16 = ctx.read(arg)?;
+            let t = ctx.target(d)?;
+            Ok(t.ram.iter().map(|r| (r.start + r.size) / 4096).max().unwrap_or(1) as i64 - 1)
         }
         // No page sharing yet: nothing freed or shared (Xen answers 0 too).
         XENMEM_get_sharing_freed_pages | XENMEM_get_sharing_shared_pages => Ok(0),
         XENMEM_maximum_ram_page => Ok(ctx.dom.ram.iter().map(|r| (r.start + r.size) / 4096).max().unwrap_or(0) as i64),
         XENMEM_add_to_physmap_batch => {
             let b: XenAddToPhysmapBatch = ctx.read(arg)?;
-            ctx.target(b.domid)?;
-            // Foreign mappings need another domain; dom0 is the only one.
-            Err(if b.space as u32 == XENMAPSPACE_gmfn_foreign { ESRCH } else { EINVAL })
+            ctx.self_only(b.domid)?;
+            if b.space as u32 != XENMAPSPACE_gmfn_foreign {
+                return Err(EINVAL);
+            }
+            if !ctx.privileged() {
+                return Err(EPERM);
+            }
+            let owner = domain::get(b.foreign_domid).ok_or(ESRCH)?;
+            if owner.id == ctx.dom.id || owner.is_hardware() {
+                return Err(EINVAL);
+            }
+            for i in 0..b.size as u64 {
+                ctx.spend(1)?;
+                let idx: u64 = ctx.read(b.idxs.wrapping_add(i * 8))?;
+                let gpfn: u64 = ctx.read(b.gpfns.wrapping_add(i * 8))?;
+                let e = match map_foreign(ctx.dom, &owner, idx, gpfn) {
+                    Ok(()) => 0i32,
+                    Err(e) => -e,
+                };
+                ctx.write(b.errs.wrapping_add(i * 4), &e)?;
+            }
+            Ok(0)
         }
-        _ => Err(ENOSYS),
+        _ => {
+            crate::glog!(Info, "d{}: memory_op {} not implemented", ctx.dom.id, op);
+            Err(ENOSYS)
+        }
     }
 }
 
-fn add_to_physmap(ctx: &Ctx, space: u32, idx: u64, gpfn: u64) -> R {
-    let dom = ctx.dom;
+/// Map `owner`'s page at guest frame `idx` into `dom` at `gpfn`; the
+/// mapping keeps `owner` (and so the page) alive until it is removed.
+fn map_foreign(dom: &Domain, owner: &DomRef, idx: u64, gpfn: u64) -> Result<(), i32> {
+    // The owner's RAM, or one of its grant-table frames (as Xen's toolstack
+    // seeds the reserved entries).
+    let owned = owner.owned.lock().lookup(idx);
+    let pa = match owned {
+        Some(pa) => pa,
+        None => {
+            let g = owner.xen.grant.lock();
+            let f = g.table.frame_at_gfn(idx).ok_or(EINVAL)?;
+            *g.table.frames().pages.get(f as usize).ok_or(EINVAL)?
+        }
+    };
+    if !mappable(dom, gpfn) || (dom.is_hardware() && !in_ram_window(dom, gpfn)) {
+        return Err(EINVAL);
+    }
+    let old = {
+        let mut f = dom.foreign.lock();
+        s2_map(dom, gpfn, pa, false)?;
+        f.insert(gpfn, ForeignMap::new(owner.clone()))
+    };
+    drop(old); // may free a dying domain: no locks held
+    Ok(())
+}
+
+/// XENMEM_remove_from_physmap: a foreign page goes back to its owner, a
+/// grant frame leaves the table window, a domU's own page is freed.
+fn remove_from_physmap(dom: &Domain, gfn: u64) -> R {
+    let foreign = {
+        let mut f = dom.foreign.lock();
+        let old = f.remove(&gfn);
+        if old.is_some() {
+            s2_unmap(dom, gfn)?;
+        }
+        old
+    };
+    if foreign.is_some() {
+        drop(foreign); // may free a dying domain: no locks held
+        return Ok(0);
+    }
+    dom.xen.grant.lock().table.frame_unmapped(gfn);
+    if !dom.is_hardware() && dom.owned.lock().lookup(gfn).is_some() {
+        return release_page(dom, gfn).map(|_| 0);
+    }
+    s2_unmap(dom, gfn)?;
+    Ok(0)
+}
+
+/// XENMEM_acquire_resource: the privileged domain maps another domain's
+/// grant-table frames (how Xen's toolstack seeds the reserved entries).
+fn acquire_resource(ctx: &Ctx, arg: u64) -> R {
+    let mut a: XenMemAcquireResource = ctx.read(arg)?;
+    if !ctx.privileged() {
+        return Err(EPERM);
+    }
+    if a.type_ != XENMEM_resource_grant_table || a.id != XENMEM_resource_grant_table_id_shared {
+        return Err(EOPNOTSUPP);
+    }
+    let owner = ctx.target(a.domid)?;
+    if a.nr_frames == 0 {
+        // Size query.
+        a.nr_frames = super::MAX_GRANT_FRAMES;
+        return ctx.write(arg, &a).map(|_| 0);
+    }
+    let end = a.frame.checked_add(a.nr_frames as u64).filter(|e| *e <= super::MAX_GRANT_FRAMES as u64).ok_or(EINVAL)?;
+    if owner.id == ctx.dom.id {
+        return Err(EINVAL);
+    }
+    for (i, f) in (a.frame..end).enumerate() {
+        ctx.spend(1)?;
+        let gfn: u64 = ctx.read(a.frame_list.wrapping_add(i as u64 * 8))?;
+        let pa = {
+            let mut g = owner.xen.grant.lock();
+            if g.table.nr_frames() <= f as u32 && g.table.grow_to(f as u32 + 1).is_err() {
+                return Err(ENOMEM);
+            }
+            *g.table.frames().pages.get(f as usize).ok_or(EINVAL)?
+        };
+        let dom = ctx.dom;
+        if !in_ram_window(dom, gfn) {
+            return Err(EINVAL);
+        }
+        let old = {
+            let mut fm = dom.foreign.lock();
+            s2_map(dom, gfn, pa, false)?;
+            fm.insert(gfn, ForeignMap::new(owner.clone()))
+        };
+        drop(old);
+    }
+    Ok(0)
+}
+
+/// Give back a domU's own page at `gfn`: unmapped, then freed.
+fn release_page(dom: &Domain, gfn: u64) -> Result<(), i32> {
+    let ipa = gfn.checked_mul(4096).ok_or(EINVAL)?;
+    let mut s2 = dom.s2.lock();
+    let pa = dom.owned.lock().remove_page(gfn).ok_or(EINVAL)?;
+    // The TLBs forget the page before anyone else can get it.
+    let _ = s2.unmap(&mut Tables::of(dom), ipa, 4096);
+    drop(s2);
+    if let Some(f) = domain::FRAMES.get() {
+        let _ = f.lock().free(pa, 0);
+    }
+    Ok(())
+}
+
+fn add_to_physmap(dom: &Domain, space: u32, idx: u64, gpfn: u64) -> R {
     match space {
         XENMAPSPACE_shared_info => {
             if idx != 0 {
@@ -279,10 +449,13 @@ fn add_to_physmap(ctx: &Ctx, space: u32, idx: u64, gpfn: u64) -> R {
             if old != 0 && old != gpfn {
                 let _ = s2_unmap(dom, old);
             }
-            let mem = ctx.mem();
+            let mem = DomMem(dom);
             let n = dom.xen.evtchn.lock().set_shared_info(&mem, gpfn * 4096).map_err(|e| e.get())?;
             // vCPU0's upcall lives in shared_info until it registers a vcpu_info.
             let _ = dom.xen.upcall_pa[0].compare_exchange(0, dom.xen.shared_info_pa, core::sync::atomic::Ordering::AcqRel, core::sync::atomic::Ordering::Acquire);
+            if !dom.is_hardware() {
+                domain_wallclock(dom);
+            }
             notify(dom, n.local);
             Ok(0)
         }
@@ -306,12 +479,15 @@ fn add_to_physmap(ctx: &Ctx, space: u32, idx: u64, gpfn: u64) -> R {
     }
 }
 
-fn reservation(ctx: &Ctx, op: u32, r: &XenMemoryReservation, start: u64) -> R {
+fn reservation(ctx: &Ctx, target: &Domain, op: u32, r: &XenMemoryReservation, start: u64) -> R {
     if op == XENMEM_increase_reservation {
         return Ok(0);
     }
     if r.extent_order > 18 || r.nr_extents > MAX_BATCH {
         return Err(EINVAL);
+    }
+    if !target.is_hardware() {
+        return guest_reservation(ctx, target, op, r, start);
     }
     let pages = 1u64 << r.extent_order;
     let mut done = start;
@@ -323,17 +499,21 @@ fn reservation(ctx: &Ctx, op: u32, r: &XenMemoryReservation, start: u64) -> R {
             Ok(g) => g,
             Err(_) => break,
         };
-        if gfn.checked_add(pages).is_none() || !own_ram(ctx.dom, gfn) || !own_ram(ctx.dom, gfn + pages - 1) {
+        if gfn.checked_add(pages).is_none() || !own_ram(target, gfn) || !own_ram(target, gfn + pages - 1) {
             break;
         }
         let ipa = gfn * 4096;
         let len = pages * 4096;
-        let mut s2 = ctx.dom.s2.lock();
+        // A foreign page mapped in the hole stays until removed.
+        if target.foreign.lock().range(gfn..gfn + pages).next().is_some() {
+            break;
+        }
+        let mut s2 = target.s2.lock();
         let ok = if op == XENMEM_decrease_reservation {
-            s2.unmap(&mut HeapTables, ipa, len).is_ok()
+            s2.unmap(&mut Tables::of(target), ipa, len).is_ok()
         } else {
             // dom0 is 1:1: its own frame comes back at the same address.
-            s2.map(&mut HeapTables, ipa, ipa, len, MemType::Normal, Access::ReadWrite).is_ok()
+            s2.map(&mut Tables::of(target), ipa, ipa, len, MemType::Normal, Access::ReadWrite).is_ok()
         };
         drop(s2);
         if !ok {
@@ -344,26 +524,186 @@ fn reservation(ctx: &Ctx, op: u32, r: &XenMemoryReservation, start: u64) -> R {
     Ok(done as i64)
 }
 
+/// populate_physmap / decrease_reservation for a domU: host frames from
+/// the free pool, order 0 or 9, within its RAM windows and `max_pages`.
+fn guest_reservation(ctx: &Ctx, target: &Domain, op: u32, r: &XenMemoryReservation, start: u64) -> R {
+    use core::sync::atomic::Ordering;
+    if r.extent_order != 0 && r.extent_order != 9 {
+        // Other sizes are never available: none done (toolstacks then try smaller).
+        return Ok(start as i64);
+    }
+    let order = r.extent_order;
+    let pages = 1u64 << order;
+    let frames = domain::FRAMES.get().ok_or(ENOMEM)?;
+    let mut done = start;
+    while done < r.nr_extents {
+        if ctx.spend(pages.min(512) as u32).is_err() {
+            break;
+        }
+        let gfn: u64 = match ctx.read(r.extent_start.wrapping_add(done * 8)) {
+            Ok(g) => g,
+            Err(_) => break,
+        };
+        if gfn % pages != 0 || gfn.checked_add(pages).is_none() {
+            break;
+        }
+        if op == XENMEM_decrease_reservation {
+            if (gfn..gfn + pages).any(|g| !own_ram(target, g)) {
+                break;
+            }
+            for g in gfn..gfn + pages {
+                let _ = release_page(target, g);
+            }
+            done += 1;
+            continue;
+        }
+        // populate_physmap
+        if !in_ram_window(target, gfn) || !in_ram_window(target, gfn + pages - 1) {
+            break;
+        }
+        if target.tot_pages() + pages > target.max_pages.load(Ordering::Acquire) {
+            break;
+        }
+        let Some(pa) = frames.lock().alloc(order) else { break };
+        // SAFETY: the frames were just taken from the free pool: no domain
+        // owns or maps them, and the EL2 identity map covers host RAM.
+        unsafe { crate::hw::phys::zero(pa, (pages * 4096) as usize) };
+        let mut s2 = target.s2.lock();
+        let mut owned = target.owned.lock();
+        if owned.insert(gfn, pa, order).is_err() {
+            drop(owned);
+            drop(s2);
+            let _ = frames.lock().free(pa, order);
+            break;
+        }
+        if s2.map(&mut Tables::of(target), gfn * 4096, pa, pages * 4096, MemType::Normal, Access::ReadWrite).is_err() {
+            for g in gfn..gfn + pages {
+                owned.remove_page(g);
+            }
+            drop(owned);
+            drop(s2);
+            let _ = frames.lock().free(pa, order);
+            break;
+        }
+        drop(owned);
+        drop(s2);
+        done += 1;
+    }
+    if done < r.nr_extents {
+        crate::glog!(Debug, "d{}: {} of d{}: {} of {} extents (order {})", ctx.dom.id,
+            if op == XENMEM_decrease_reservation { "decrease_reservation" } else { "populate_physmap" },
+            target.id, done, r.nr_extents, order);
+    }
+    Ok(done as i64)
+}
+
+/// A domU's wallclock: the host's wall time at its counter's zero.
+fn domain_wallclock(dom: &Domain) {
+    let Some(wall0) = super::wall_at_counter0() else { return };
+    let freq = sysreg::cntfrq_el0::read().max(1) as u128;
+    let off_ns = dom.cntvoff as u128 * 1_000_000_000 / freq;
+    set_wallclock(dom, wall0 + off_ns);
+}
+
 // ---------------------------------------------------------------------------
 // grant_table_op
 
 /// Stage-2 side of grant mapping for a domain mapping grants of dom0 (itself).
-struct Mapper<'a>(&'a Domain);
+/// Stage-2 side of grant mapping: `mapper` maps pages `granter` granted.
+/// A page of another domain is recorded in the mapper's `foreign` map, so
+/// the granter (and its memory) lives until the mapping goes.
+struct Mapper<'a> {
+    mapper: &'a Domain,
+    granter: &'a Domain,
+    owner: Option<DomRef>,
+}
+
+impl<'a> Mapper<'a> {
+    fn local(dom: &'a Domain) -> Self {
+        Mapper { mapper: dom, granter: dom, owner: None }
+    }
+}
 
 impl GrantMapper for Mapper<'_> {
     fn granter_frame(&mut self, _granter: u16, gfn: u64, readonly: bool) -> Result<u64, i16> {
-        if !own_ram(self.0, gfn) {
+        // Only the granter's own RAM: never a page it maps from elsewhere.
+        if !own_ram(self.granter, gfn) || self.granter.foreign.lock().contains_key(&gfn) {
             return Err(GNTST_bad_page);
         }
-        DomMem(self.0).pa(gfn * 4096, !readonly).map_err(|_| GNTST_bad_page)
+        DomMem(self.granter).pa(gfn * 4096, !readonly).map_err(|_| GNTST_bad_page)
     }
 
     fn map_host(&mut self, host_gfn: u64, pa: u64, readonly: bool) -> Result<(), i16> {
-        s2_map(self.0, host_gfn, pa, readonly).map_err(|_| GNTST_general_error)
+        let mut f = self.mapper.foreign.lock();
+        if f.contains_key(&host_gfn) {
+            return Err(GNTST_general_error); // a foreign page sits there
+        }
+        s2_map(self.mapper, host_gfn, pa, readonly).map_err(|_| GNTST_general_error)?;
+        if let Some(o) = &self.owner {
+            f.insert(host_gfn, ForeignMap::new(o.clone()));
+        }
+        Ok(())
     }
 
     fn unmap_host(&mut self, host_gfn: u64, _pa: u64) -> Result<(), i16> {
-        s2_unmap(self.0, host_gfn).map_err(|_| GNTST_general_error)
+        let mut f = self.mapper.foreign.lock();
+        s2_unmap(self.mapper, host_gfn).map_err(|_| GNTST_general_error)?;
+        if self.owner.is_some() {
+            f.remove(&host_gfn);
+        }
+        Ok(())
+    }
+}
+
+/// Lock the grant state of `a` and `b` (distinct), lower domid first.
+fn lock_pair<'a>(a: &'a Domain, b: &'a Domain) -> (spin::MutexGuard<'a, GrantState<super::mem::TablePages>>, spin::MutexGuard<'a, GrantState<super::mem::TablePages>>) {
+    if a.id < b.id {
+        let ga = a.xen.grant.lock();
+        (ga, b.xen.grant.lock())
+    } else {
+        let gb = b.xen.grant.lock();
+        (a.xen.grant.lock(), gb)
+    }
+}
+
+fn map_one(dom: &Domain, op: &mut GnttabMapGrantRef) {
+    let me = dom.id;
+    if op.dom == me {
+        let mut g = dom.xen.grant.lock();
+        let (mt, table) = g.split();
+        grant::map_grant_ref(me, mt, Some(table), op, &mut Mapper::local(dom));
+        return;
+    }
+    match domain::get(op.dom).filter(|_| op.dom != DOMID_SELF) {
+        None => {
+            let mut g = dom.xen.grant.lock();
+            grant::map_grant_ref::<super::mem::TablePages, _>(me, &mut g.maptrack, None, op, &mut Mapper::local(dom));
+        }
+        Some(granter) => {
+            let (mut m, mut t) = lock_pair(dom, &granter);
+            let mut b = Mapper { mapper: dom, granter: &granter, owner: Some(granter.clone()) };
+            grant::map_grant_ref(me, &mut m.maptrack, Some(&mut t.table), op, &mut b);
+        }
+    }
+}
+
+fn unmap_one(dom: &Domain, op: &mut GnttabUnmapGrantRef) {
+    let target = dom.xen.grant.lock().maptrack.target(op.handle);
+    let granter = match target {
+        grant::HandleTarget::Granter(id) if id != dom.id => domain::get_any(id),
+        _ => None,
+    };
+    match granter {
+        Some(g) => {
+            let (mut m, mut t) = lock_pair(dom, &g);
+            let mut b = Mapper { mapper: dom, granter: &g, owner: Some(g.clone()) };
+            grant::unmap_grant_ref(&mut m.maptrack, Some(&mut t.table), op, &mut b);
+        }
+        None => {
+            let mut g = dom.xen.grant.lock();
+            let (mt, table) = g.split();
+            grant::unmap_grant_ref(mt, Some(table), op, &mut Mapper::local(dom));
+        }
     }
 }
 
@@ -405,14 +745,14 @@ fn grant_table_op(ctx: &Ctx, cmd: u64, uop: u64, count: u64) -> R {
     let me = dom.id;
     match cmd as u32 {
         GNTTABOP_query_size => each(ctx, uop, count.min(1), |op: &mut GnttabQuerySize| {
-            if ctx.target(op.dom).is_err() {
+            if ctx.self_only(op.dom).is_err() {
                 op.status = GNTST_bad_domain;
             } else {
                 dom.xen.grant.lock().table.query_size(op);
             }
         }),
         GNTTABOP_setup_table => each(ctx, uop, count.min(1), |op: &mut GnttabSetupTable| {
-            op.status = if ctx.target(op.dom).is_err() { GNTST_bad_domain } else { dom.xen.grant.lock().table.setup_table(op.nr_frames) };
+            op.status = if ctx.self_only(op.dom).is_err() { GNTST_bad_domain } else { dom.xen.grant.lock().table.setup_table(op.nr_frames) };
         }),
         GNTTABOP_set_version => {
             let mut v: GnttabSetVersion = ctx.read(uop)?;
@@ -423,24 +763,12 @@ fn grant_table_op(ctx: &Ctx, cmd: u64, uop: u64, count: u64) -> R {
         }
         GNTTABOP_get_version => {
             let mut v: GnttabGetVersion = ctx.read(uop)?;
-            ctx.target(v.dom)?;
+            ctx.self_only(v.dom)?;
             v.version = 1;
             ctx.write(uop, &v).map(|_| 0)
         }
-        GNTTABOP_map_grant_ref => each(ctx, uop, count, |op: &mut GnttabMapGrantRef| {
-            let mut g = dom.xen.grant.lock();
-            if op.dom == me {
-                let (mt, table) = g.split();
-                grant::map_grant_ref(me, mt, Some(table), op, &mut Mapper(dom));
-            } else {
-                grant::map_grant_ref::<super::mem::TablePages, _>(me, &mut g.maptrack, None, op, &mut Mapper(dom));
-            }
-        }),
-        GNTTABOP_unmap_grant_ref => each(ctx, uop, count, |op: &mut GnttabUnmapGrantRef| {
-            let mut g = dom.xen.grant.lock();
-            let (mt, table) = g.split();
-            grant::unmap_grant_ref(mt, Some(table), op, &mut Mapper(dom));
-        }),
+        GNTTABOP_map_grant_ref => each(ctx, uop, count, |op: &mut GnttabMapGrantRef| map_one(dom, op)),
+        GNTTABOP_unmap_grant_ref => each(ctx, uop, count, |op: &mut GnttabUnmapGrantRef| unmap_one(dom, op)),
         GNTTABOP_copy => each(ctx, uop, count, |op: &mut GnttabCopy| {
             grant::grant_copy(&mut Copier(dom), me, op);
         }),
@@ -468,89 +796,154 @@ fn ev_err(e: evtchn::Error) -> i32 {
     }
 }
 
+/// Run `f` on `dom`'s event channels, with `peer`'s locked too when it is
+/// another domain (the lower domid's lock first), then deliver the upcalls
+/// it asks for in both.
+fn with_evtchn<T>(
+    dom: &Domain,
+    peer: Option<&Domain>,
+    f: impl FnOnce(&mut evtchn::EvtchnDomain, &DomMem, Peer<'_>) -> Result<(T, evtchn::Notify), evtchn::Error>,
+) -> Result<T, evtchn::Error> {
+    let mem = DomMem(dom);
+    let (r, other) = match peer {
+        Some(p) if p.id != dom.id => {
+            let pmem = DomMem(p);
+            let (mut a, mut b);
+            if dom.id < p.id {
+                a = dom.xen.evtchn.lock();
+                b = p.xen.evtchn.lock();
+            } else {
+                b = p.xen.evtchn.lock();
+                a = dom.xen.evtchn.lock();
+            }
+            (f(&mut a, &mem, Peer::Other(&mut b, &pmem)), Some(p))
+        }
+        _ => (f(&mut dom.xen.evtchn.lock(), &mem, Peer::None), None),
+    };
+    let (v, n) = r?;
+    match other {
+        Some(p) => {
+            notify(dom, n.local);
+            notify(p, n.peer);
+        }
+        None => notify(dom, n.local.union(n.peer)),
+    }
+    Ok(v)
+}
+
+/// An operation on `port` of `dom` that may involve the domain at its
+/// other end: lock that one too (retrying once if the port was rebound
+/// meanwhile).
+fn on_port<T>(
+    dom: &Domain,
+    port: u32,
+    mut f: impl FnMut(&mut evtchn::EvtchnDomain, &DomMem, Peer<'_>) -> Result<(T, evtchn::Notify), evtchn::Error>,
+) -> Result<T, i32> {
+    let mut peer_id = dom.xen.evtchn.lock().peer_of(port);
+    for _ in 0..3 {
+        let peer = match peer_id {
+            Some(id) => Some(domain::get_any(id).ok_or(ESRCH)?),
+            None => None,
+        };
+        match with_evtchn(dom, peer.as_deref(), &mut f) {
+            Err(evtchn::Error::NeedPeer(d)) => peer_id = Some(d),
+            r => return r.map_err(ev_err),
+        }
+    }
+    Err(EAGAIN)
+}
+
+/// Close every event channel of a dying domain (the other ends become unbound).
+pub fn evtchn_teardown(dom: &Domain) {
+    let mut peer: Option<DomRef> = None;
+    for _ in 0..MAX_PEERS {
+        let r = with_evtchn(dom, peer.as_deref(), |ev, mem, p| ev.reset(mem, p).map(|_| ((), evtchn::Notify::NONE)));
+        match r {
+            Err(evtchn::Error::NeedPeer(d)) => peer = domain::get_any(d),
+            _ => return,
+        }
+    }
+}
+
+/// Most distinct domains a teardown visits.
+const MAX_PEERS: usize = domain::MAX_DOMAINS + 1;
+
 fn event_channel_op(ctx: &Ctx, cmd: u64, arg: u64) -> R {
     let dom = ctx.dom;
     let mem = ctx.mem();
-    let mut ev = dom.xen.evtchn.lock();
-    let mut n = evtchn::Notify::NONE;
-    let r = match cmd as u32 {
+    let none = evtchn::Notify::NONE;
+    match cmd as u32 {
         EVTCHNOP_alloc_unbound => {
             let mut a: EvtchnAllocUnbound = ctx.read(arg)?;
-            ctx.target(a.dom)?;
-            if a.remote_dom != DOMID_SELF && a.remote_dom != dom.id {
-                return Err(ESRCH);
-            }
-            a.port = ev.alloc_unbound(&mem, dom.id, ctx.privileged(), a.remote_dom).map_err(|e| e.get())?;
+            let target = ctx.target(a.dom)?;
+            let tmem = DomMem(&target);
+            a.port = target.xen.evtchn.lock().alloc_unbound(&tmem, dom.id, ctx.privileged(), a.remote_dom).map_err(|e| e.get())?;
             ctx.write(arg, &a).map(|_| 0)
         }
         EVTCHNOP_bind_interdomain => {
             let mut a: EvtchnBindInterdomain = ctx.read(arg)?;
-            if a.remote_dom != DOMID_SELF && a.remote_dom != dom.id {
-                return Err(ESRCH);
-            }
-            let (port, nn) = ev.bind_interdomain(&mem, a.remote_dom, a.remote_port, Peer::None).map_err(ev_err)?;
-            n = nn;
+            let peer = if a.remote_dom == DOMID_SELF || a.remote_dom == dom.id { None } else { Some(domain::get(a.remote_dom).ok_or(ESRCH)?) };
+            let port = with_evtchn(dom, peer.as_deref(), |ev, mem, p| ev.bind_interdomain(mem, a.remote_dom, a.remote_port, p)).map_err(ev_err)?;
             a.local_port = port;
             ctx.write(arg, &a).map(|_| 0)
         }
         EVTCHNOP_bind_virq => {
             let mut a: EvtchnBindVirq = ctx.read(arg)?;
-            a.port = ev.bind_virq(&mem, a.virq, a.vcpu).map_err(|e| e.get())?;
+            a.port = dom.xen.evtchn.lock().bind_virq(&mem, a.virq, a.vcpu).map_err(|e| e.get())?;
             ctx.write(arg, &a).map(|_| 0)
         }
         EVTCHNOP_bind_ipi => {
             let mut a: EvtchnBindIpi = ctx.read(arg)?;
-            a.port = ev.bind_ipi(&mem, a.vcpu).map_err(|e| e.get())?;
+            a.port = dom.xen.evtchn.lock().bind_ipi(&mem, a.vcpu).map_err(|e| e.get())?;
             ctx.write(arg, &a).map(|_| 0)
         }
         EVTCHNOP_close => {
             let a: EvtchnClose = ctx.read(arg)?;
-            ev.close(&mem, a.port, Peer::None).map(|_| 0).map_err(ev_err)
+            on_port(dom, a.port, |ev, mem, p| ev.close(mem, a.port, p).map(|_| ((), none))).map(|_| 0)
         }
         EVTCHNOP_send => {
             let a: EvtchnSend = ctx.read(arg)?;
-            n = ev.send(&mem, a.port, Peer::None).map_err(ev_err)?;
-            Ok(0)
+            on_port(dom, a.port, |ev, mem, p| ev.send(mem, a.port, p).map(|n| ((), n))).map(|_| 0)
         }
         EVTCHNOP_status => {
             let mut a: EvtchnStatus = ctx.read(arg)?;
-            ctx.target(a.dom)?;
-            ev.status(a.port, dom.id, ctx.privileged()).map_err(|e| e.get())?.write_to(&mut a);
+            let target = ctx.target(a.dom)?;
+            target.xen.evtchn.lock().status(a.port, dom.id, ctx.privileged()).map_err(|e| e.get())?.write_to(&mut a);
             ctx.write(arg, &a).map(|_| 0)
         }
         EVTCHNOP_bind_vcpu => {
             let a: EvtchnBindVcpu = ctx.read(arg)?;
-            ev.bind_vcpu(a.port, a.vcpu).map(|_| 0).map_err(|e| e.get())
+            dom.xen.evtchn.lock().bind_vcpu(a.port, a.vcpu).map(|_| 0).map_err(|e| e.get())
         }
         EVTCHNOP_unmask => {
             let a: EvtchnUnmask = ctx.read(arg)?;
-            n = ev.unmask(&mem, a.port).map_err(|e| e.get())?;
+            let n = dom.xen.evtchn.lock().unmask(&mem, a.port).map_err(|e| e.get())?;
+            notify(dom, n.local.union(n.peer));
             Ok(0)
         }
         EVTCHNOP_reset => {
             let a: EvtchnReset = ctx.read(arg)?;
-            ctx.target(a.dom)?;
-            ev.reset(&mem, Peer::None).map(|_| 0).map_err(ev_err)
+            ctx.self_only(a.dom)?;
+            evtchn_teardown(dom);
+            Ok(0)
         }
         EVTCHNOP_init_control => {
             let mut a: EvtchnInitControl = ctx.read(arg)?;
-            a.link_bits = ev.init_control(&mem, a.control_gfn, a.offset, a.vcpu).map_err(|e| e.get())?;
+            a.link_bits = dom.xen.evtchn.lock().init_control(&mem, a.control_gfn, a.offset, a.vcpu).map_err(|e| e.get())?;
             ctx.write(arg, &a).map(|_| 0)
         }
         EVTCHNOP_expand_array => {
             let a: EvtchnExpandArray = ctx.read(arg)?;
-            n = ev.expand_array(&mem, a.array_gfn).map_err(|e| e.get())?;
+            let n = dom.xen.evtchn.lock().expand_array(&mem, a.array_gfn).map_err(|e| e.get())?;
+            notify(dom, n.local.union(n.peer));
             Ok(0)
         }
         EVTCHNOP_set_priority => {
             let a: EvtchnSetPriority = ctx.read(arg)?;
-            ev.set_priority(a.port, a.priority).map(|_| 0).map_err(|e| e.get())
+            dom.xen.evtchn.lock().set_priority(a.port, a.priority).map(|_| 0).map_err(|e| e.get())
         }
         _ => Err(ENOSYS),
-    };
-    drop(ev);
-    notify(dom, n.local.union(n.peer));
-    r
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -571,8 +964,8 @@ fn sched_op(ctx: &Ctx, cmd: u64, arg: u64) -> R {
             if !ctx.privileged() {
                 return Err(EPERM);
             }
-            ctx.target(s.domain_id)?;
-            crate::domain::shutdown(ctx.dom, s.reason);
+            let target = ctx.target(s.domain_id)?;
+            crate::domain::shutdown(&target, s.reason);
             Ok(0)
         }
         // The caller re-checks its ports; returning at once is a spurious
@@ -636,19 +1029,29 @@ fn hvm_op(ctx: &Ctx, op: u64, arg: u64) -> R {
         return Err(ENOSYS);
     }
     let mut p: XenHvmParam = ctx.read(arg)?;
-    ctx.target(p.domid)?;
+    let target = ctx.target(p.domid)?;
+    let idx = p.index as usize;
+    if idx >= crate::domain::HVM_NR_PARAMS {
+        return Err(EINVAL);
+    }
     match op as u32 {
         HVMOP_get_param => {
             p.value = match p.index {
                 HVM_PARAM_CALLBACK_IRQ => {
                     ((HVM_PARAM_CALLBACK_TYPE_PPI as u64) << 56)
                         | ((HVM_PARAM_CALLBACK_TYPE_PPI_FLAG_LOW_LEVEL as u64) << 8)
-                        | EVTCHN_PPI as u64
+                        | target.evtchn_ppi as u64
                 }
-                HVM_PARAM_STORE_PFN | HVM_PARAM_STORE_EVTCHN | HVM_PARAM_CONSOLE_PFN | HVM_PARAM_CONSOLE_EVTCHN => 0,
+                HVM_PARAM_STORE_PFN | HVM_PARAM_STORE_EVTCHN | HVM_PARAM_CONSOLE_PFN | HVM_PARAM_CONSOLE_EVTCHN => target.hvm_params.lock()[idx],
                 _ => return Err(EINVAL),
             };
             ctx.write(arg, &p).map(|_| 0)
+        }
+        // The toolstack sets up a domain's console and xenstore; a guest
+        // may not move its own.
+        HVMOP_set_param if ctx.privileged() && !target.is_hardware() => {
+            target.hvm_params.lock()[idx] = p.value;
+            Ok(0)
         }
         HVMOP_set_param => Err(EPERM),
         _ => Err(ENOSYS),
@@ -674,9 +1077,10 @@ fn console_io(ctx: &Ctx, cmd: u64, count: u64, buf: u64) -> R {
                 ctx.spend(1)?;
                 let n = ((count - done) as usize).min(chunk.len());
                 ctx.read_bytes(buf.wrapping_add(done), &mut chunk[..n])?;
-                if ctx.privileged() {
-                    crate::console::guest_write(&chunk[..n]);
+                if !ctx.privileged() {
+                    return Err(EPERM); // as Xen 4.17 (non-debug) for domUs
                 }
+                crate::console::guest_write(&chunk[..n]);
                 done += n as u64;
                 if done >= 1 << 20 {
                     break; // bounded per call
@@ -723,6 +1127,8 @@ fn platform_op(ctx: &Ctx, arg: u64) -> R {
             }
             let boot_ns = (secs as u128 * 1_000_000_000 + nsecs as u128).saturating_sub(sys as u128);
             set_wallclock(ctx.dom, boot_ns);
+            let freq = sysreg::cntfrq_el0::read().max(1) as u128;
+            super::set_wall_at_counter0(boot_ns.saturating_sub(ctx.dom.cntvoff as u128 * 1_000_000_000 / freq));
             Ok(0)
         }
         _ => Err(ENOSYS),

@@ -22,6 +22,18 @@ pub fn alloc_page() -> Option<u64> {
     (!p.is_null()).then_some(p as u64)
 }
 
+/// Give back a page from `alloc_page` (0 is ignored).
+pub fn free_page(pa: u64) {
+    if pa == 0 {
+        return;
+    }
+    if let Ok(layout) = Layout::from_size_align(PAGE as usize, PAGE as usize) {
+        // SAFETY: `pa` came from `alloc_page` with this layout and its
+        // owner (a domain being dropped) no longer uses it.
+        unsafe { alloc::alloc::dealloc(pa as *mut u8, layout) };
+    }
+}
+
 /// `dom`'s RAM, by IPA.
 pub struct DomMem<'a>(pub &'a Domain);
 

@@ -64,18 +64,29 @@ impl XenDom {
     }
 }
 
+/// Wall time (ns since the epoch) at physical counter 0, from dom0's
+/// settime; 0 until dom0 sets the time.
+static WALL0: AtomicU64 = AtomicU64::new(0);
+
+pub fn set_wall_at_counter0(ns: u128) {
+    WALL0.store(ns.min(u64::MAX as u128) as u64, Ordering::Release);
+}
+
+pub fn wall_at_counter0() -> Option<u128> {
+    let v = WALL0.load(Ordering::Acquire);
+    (v != 0).then_some(v as u128)
+}
+
 /// Make the vCPUs in `set` of `dom` re-sample their upcall (on their next
 /// exit; the calling vCPU does so before it re-enters).
 pub fn notify(dom: &Domain, set: VcpuSet) {
-    // vCPU n runs on physical CPU n (dom0 is the only domain).
-    debug_assert_eq!(dom.id, 0);
     let mut k = 0u64;
     for v in set.iter() {
         if v < 64 {
             k |= 1 << v;
         }
     }
-    crate::run::kick(hv_arm::vgic::Kick(k));
+    crate::run::kick(dom, hv_arm::vgic::Kick(k));
 }
 
 /// Follow `evtchn_upcall_pending` of `vcpu` with the event PPI's level.
@@ -90,8 +101,8 @@ pub fn sample_upcall(dom: &Domain, vcpu: usize) {
         unsafe { core::ptr::read_volatile(pa as *const u8) != 0 }
     };
     if x.upcall_level[vcpu].swap(level, Ordering::AcqRel) != level {
-        let k = dom.vgic.lock().set_level(vcpu, EVTCHN_PPI, level);
-        crate::run::kick(k);
+        let k = dom.vgic.lock().set_level(vcpu, dom.evtchn_ppi, level);
+        crate::run::kick(dom, k);
     }
 }
 
