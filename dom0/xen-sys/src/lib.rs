@@ -780,3 +780,277 @@ mod tests {
         assert_eq!(big.as_slice().len(), 4 * XEN_PAGE_SIZE);
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Virtual IRQs, and the two sysctls dom0's daemons poll: xenstored's and xenconsoled's
+// `xc_domain_getinfolist` and xenconsoled's `xc_readconsolering`.
+
+#[repr(C)]
+struct BindVirq {
+    virq: u32,
+}
+// SAFETY: `struct ioctl_evtchn_bind_virq { unsigned int virq; }`, IOCTL_EVTCHN_BIND_VIRQ = 'E' 0.
+unsafe impl IoctlArg for BindVirq {
+    const TYPE: u8 = b'E';
+    const NR: u8 = 0;
+}
+
+/// `IOCTL_EVTCHN_BIND_VIRQ`.
+pub const IOCTL_EVTCHN_BIND_VIRQ: u32 = BindVirq::REQUEST;
+
+impl Evtchn {
+    /// Binds virtual IRQ `virq` (`VIRQ_DOM_EXC`, `VIRQ_CON_RING`, ...) to a fresh local port;
+    /// returns the port. Its events then arrive like any other port's.
+    pub fn bind_virq(&self, virq: u32) -> io::Result<u32> {
+        let r = ioctl(&self.0, &mut BindVirq { virq }).map_err(ctx(format_args!("IOCTL_EVTCHN_BIND_VIRQ({virq})")))?;
+        Ok(r as u32)
+    }
+}
+
+/// Xen 4.17's `XEN_SYSCTL_INTERFACE_VERSION` (xen-abi's `sysctl` module has it under the
+/// `tools` feature, which this crate does not enable; its users' tests pin the two together).
+pub const SYSCTL_INTERFACE_VERSION: u32 = 0x15;
+/// `XEN_SYSCTL_readconsole`.
+pub const SYSCTL_READCONSOLE: u32 = 1;
+/// `XEN_SYSCTL_getdomaininfolist`.
+pub const SYSCTL_GETDOMAININFOLIST: u32 = 6;
+/// Size of `struct xen_sysctl` (cmd, interface_version, 128-byte union at 8).
+pub const SYSCTL_SIZE: usize = 136;
+/// Size of `xen_domctl_getdomaininfo_t`, the element of `XEN_SYSCTL_getdomaininfolist`.
+pub const DOMAININFO_SIZE: usize = 120;
+
+/// Where a sysctl's data buffer starts in its hypercall buffer (after the `xen_sysctl`).
+const SYSCTL_DATA: usize = 256;
+
+impl Privcmd {
+    /// Issues `xen_sysctl` `s` (136 bytes, its handle at union byte `handle_at` pointed at a
+    /// fresh `data_len`-byte area) and returns the sysctl and the area as Xen left them.
+    /// `data_len` must be all that the command may write through that handle.
+    fn sysctl_with_buffer(
+        &self,
+        s: &[u8; SYSCTL_SIZE],
+        handle_at: usize,
+        data_len: usize,
+        bufdev: Option<&HypercallDev>,
+    ) -> io::Result<([u8; SYSCTL_SIZE], Vec<u8>)> {
+        let mut buf = HypercallBuf::new(SYSCTL_DATA + data_len, bufdev)?;
+        let base = buf.addr();
+        {
+            let b = buf.as_mut_slice();
+            b[..SYSCTL_SIZE].copy_from_slice(s);
+            b[8 + handle_at..8 + handle_at + 8].copy_from_slice(&(base + SYSCTL_DATA as u64).to_le_bytes());
+        }
+        // SAFETY: Xen reads and writes the 136-byte `xen_sysctl` at `base` and, through the
+        // handle just set, at most `data_len` bytes at `base + SYSCTL_DATA` (the callers'
+        // commands write no more than the count they pass, which is `data_len`); both lie in
+        // `buf`, which is mapped, writable and not borrowed during the call.
+        unsafe { self.hypercall(HYPERVISOR_SYSCTL, [base, 0, 0, 0, 0]) }?;
+        let b = buf.as_slice();
+        let mut out = [0u8; SYSCTL_SIZE];
+        out.copy_from_slice(&b[..SYSCTL_SIZE]);
+        Ok((out, b[SYSCTL_DATA..SYSCTL_DATA + data_len].to_vec()))
+    }
+
+    /// `XEN_SYSCTL_getdomaininfolist`: up to `max` domains with ids from `first` on, each as
+    /// the raw `xen_domctl_getdomaininfo_t` (decode with xen-abi's `domctl` types). Hypercall
+    /// buffers come from `bufdev` when given.
+    pub fn getdomaininfolist(
+        &self,
+        first: DomId,
+        max: u32,
+        bufdev: Option<&HypercallDev>,
+    ) -> io::Result<Vec<[u8; DOMAININFO_SIZE]>> {
+        let len = max as usize * DOMAININFO_SIZE;
+        let mut s = sysctl_header(SYSCTL_GETDOMAININFOLIST);
+        s[8..10].copy_from_slice(&first.to_le_bytes());
+        s[12..16].copy_from_slice(&max.to_le_bytes());
+        let (s, data) = self
+            .sysctl_with_buffer(&s, 8, len, bufdev)
+            .map_err(ctx(format_args!("XEN_SYSCTL_getdomaininfolist(first {first}, max {max})")))?;
+        let n = (u32_le(&s, 8 + 16).min(max)) as usize;
+        Ok(data[..n * DOMAININFO_SIZE]
+            .chunks_exact(DOMAININFO_SIZE)
+            .map(|c| c.try_into().expect("chunks of DOMAININFO_SIZE"))
+            .collect())
+    }
+
+    /// `XEN_SYSCTL_readconsole`: up to `count` bytes of the hypervisor's console ring, from
+    /// ring index `index` if `incremental` (else from the oldest byte), clearing the ring if
+    /// `clear`. Returns the bytes and the index to continue from.
+    pub fn readconsole(
+        &self,
+        index: u32,
+        incremental: bool,
+        clear: bool,
+        count: u32,
+        bufdev: Option<&HypercallDev>,
+    ) -> io::Result<(Vec<u8>, u32)> {
+        let mut s = sysctl_header(SYSCTL_READCONSOLE);
+        s[8] = clear.into();
+        s[9] = incremental.into();
+        s[12..16].copy_from_slice(&index.to_le_bytes());
+        s[24..28].copy_from_slice(&count.to_le_bytes());
+        let (s, mut data) = self
+            .sysctl_with_buffer(&s, 8, count as usize, bufdev)
+            .map_err(ctx("XEN_SYSCTL_readconsole"))?;
+        data.truncate(u32_le(&s, 24).min(count) as usize);
+        Ok((data, u32_le(&s, 12)))
+    }
+}
+
+/// `HYPERVISOR_sysctl`.
+const HYPERVISOR_SYSCTL: u64 = 35;
+
+/// A zeroed `xen_sysctl` for `cmd`.
+fn sysctl_header(cmd: u32) -> [u8; SYSCTL_SIZE] {
+    let mut s = [0u8; SYSCTL_SIZE];
+    s[..4].copy_from_slice(&cmd.to_le_bytes());
+    s[4..8].copy_from_slice(&SYSCTL_INTERFACE_VERSION.to_le_bytes());
+    s
+}
+
+fn u32_le(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
+}
+
+#[cfg(test)]
+mod virq_sysctl_tests {
+    use super::*;
+
+    #[test]
+    fn request_numbers() {
+        assert_eq!(IOCTL_EVTCHN_BIND_VIRQ, 0x0004_4500);
+        assert_eq!(HYPERVISOR_SYSCTL, xen_abi::xen::HYPERVISOR_sysctl);
+    }
+
+    #[test]
+    fn sysctl_header_layout() {
+        let s = sysctl_header(SYSCTL_GETDOMAININFOLIST);
+        assert_eq!(u32_le(&s, 0), 6);
+        assert_eq!(u32_le(&s, 4), 0x15);
+        assert!(s[8..].iter().all(|&b| b == 0));
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Building a domain (the toolstack's `xl create`): foreign mappings of many pages at once,
+// bulk copies into them, and the terminal and session calls of `xl console` and the
+// per-domain monitor.
+
+/// Most pages one [`Privcmd::map_foreign_batch`] maps (libxenforeignmemory maps in chunks
+/// too; the caller loops).
+pub const FOREIGN_BATCH_MAX: usize = 1024;
+
+impl Privcmd {
+    /// Foreign-maps `gfns` of `domid` (at most [`FOREIGN_BATCH_MAX`]) as one contiguous
+    /// read-write mapping, page `i` of the mapping being `gfns[i]`: one
+    /// `IOCTL_PRIVCMD_MMAPBATCH_V2`, which Linux turns into `XENMEM_add_to_physmap_batch`
+    /// (`XENMAPSPACE_gmfn_foreign`). Unmapping (dropping the page) is
+    /// `XENMEM_remove_from_physmap` for each page. Fails if any page failed to map.
+    pub fn map_foreign_batch(&self, domid: DomId, gfns: &[u64]) -> io::Result<Page> {
+        if gfns.is_empty() || gfns.len() > FOREIGN_BATCH_MAX {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        let what = format_args!("IOCTL_PRIVCMD_MMAPBATCH_V2(domain {domid}, gfn {:#x}, {} pages)", gfns[0], gfns.len());
+        let len = gfns.len() * XEN_PAGE_SIZE;
+        let page = Page::map(&self.0, 0, len, true).map_err(ctx("mmap of /dev/xen/privcmd"))?;
+        let mut errs = vec![0i32; gfns.len()];
+        let mut b = MmapBatchV2 {
+            num: gfns.len() as u32,
+            dom: domid,
+            addr: page.addr(),
+            arr: gfns.as_ptr(),
+            err: errs.as_mut_ptr(),
+        };
+        // The kernel reads `num` gfns from `arr` and writes `num` ints to `err`: both
+        // vectors are that long and outlive the call.
+        ioctl(&self.0, &mut b).map_err(ctx(&what))?;
+        if let Some(e) = errs.iter().find(|&&e| e != 0) {
+            return Err(ctx(format_args!("{what} page error"))(io::Error::from_raw_os_error(-e)));
+        }
+        Ok(page)
+    }
+}
+
+impl Page {
+    /// Copies `data` to `offset` with plain (non-volatile) stores, for pages nobody else
+    /// accesses meanwhile, such as a paused domain's memory being loaded by its builder.
+    /// Ignored like [`Page::write_bytes`] if out of range or read-only.
+    pub fn copy_in(&self, offset: usize, data: &[u8]) {
+        if self.writable && offset.checked_add(data.len()).is_some_and(|end| end <= self.len) {
+            // SAFETY: `offset..offset + data.len()` lies inside the live, writable mapping,
+            // which no Rust reference borrows (accesses go through `&self` methods that
+            // copy), and `data` cannot overlap it (it is not a slice of the mapping).
+            unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.ptr.as_ptr().add(offset), data.len()) };
+        }
+    }
+}
+
+/// Whether `fd` is a terminal.
+pub fn isatty(fd: RawFd) -> bool {
+    // SAFETY: isatty only inspects the descriptor.
+    unsafe { libc::isatty(fd) == 1 }
+}
+
+/// A terminal's saved settings, to give back to [`restore_terminal`].
+#[derive(Clone, Copy)]
+pub struct TermSettings(libc::termios);
+
+/// Puts terminal `fd` in raw mode (`cfmakeraw`: no echo, no line editing, no signal keys,
+/// 8-bit bytes) and returns its previous settings.
+pub fn set_raw(fd: RawFd) -> io::Result<TermSettings> {
+    // SAFETY: termios is plain C data; all-zero is a valid value to be overwritten.
+    let mut old: libc::termios = unsafe { std::mem::zeroed() };
+    // SAFETY: `old` is a valid, writable termios for the call.
+    if unsafe { libc::tcgetattr(fd, &mut old) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut raw = old;
+    // SAFETY: `raw` is a valid termios; cfmakeraw only edits it.
+    unsafe { libc::cfmakeraw(&mut raw) };
+    // SAFETY: `raw` is a valid termios, read by the call.
+    if unsafe { libc::tcsetattr(fd, libc::TCSANOW, &raw) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(TermSettings(old))
+}
+
+/// Gives terminal `fd` back settings saved by [`set_raw`].
+pub fn restore_terminal(fd: RawFd, saved: &TermSettings) -> io::Result<()> {
+    // SAFETY: `saved.0` is a termios that tcgetattr filled, read by the call.
+    if unsafe { libc::tcsetattr(fd, libc::TCSANOW, &saved.0) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `setsid(2)`: the calling process leaves its session and controlling terminal (fails if
+/// it leads a process group, e.g. a shell's direct job; a spawned child does not).
+pub fn setsid() -> io::Result<()> {
+    // SAFETY: setsid has no memory-safety preconditions.
+    if unsafe { libc::setsid() } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod build_tests {
+    use super::*;
+
+    #[test]
+    fn batch_limits() {
+        // No device needed to refuse these (and no ioctl is issued).
+        if let Ok(p) = Privcmd::open() {
+            assert!(p.map_foreign_batch(1, &[]).is_err());
+            assert!(p.map_foreign_batch(1, &vec![0; FOREIGN_BATCH_MAX + 1]).is_err());
+        }
+    }
+
+    #[test]
+    fn terminals() {
+        let f = std::fs::File::open("/dev/null").unwrap();
+        assert!(!isatty(f.as_raw_fd()));
+        assert!(set_raw(f.as_raw_fd()).is_err());
+    }
+}

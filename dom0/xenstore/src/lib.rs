@@ -28,7 +28,7 @@ pub mod wire;
 
 pub use error::Errno;
 pub use perms::{Access, Caller, Perm, Perms};
-pub use server::{Action, ConnId, Server};
+pub use server::{Action, ConnId, DomState, Server};
 pub use store::{Quotas, Store};
 pub use wire::{Decoder, Message, Request, WireError};
 

@@ -114,6 +114,10 @@ impl<M: SharedPage> DomainRing<M> {
         &self.page
     }
 
+    pub fn page_mut(&mut self) -> &mut M {
+        &mut self.page
+    }
+
     pub fn into_page(self) -> M {
         self.page
     }
@@ -151,6 +155,25 @@ impl<M: SharedPage> DomainRing<M> {
     pub fn set_server_features(&mut self, features: u32) {
         self.page
             .store_u32(offset_of!(Iface, server_features), features);
+    }
+
+    /// The page's `error` field.
+    pub fn error(&self) -> u32 {
+        self.page.load_u32(offset_of!(Iface, error))
+    }
+
+    /// The page's `connection` field (`XENSTORE_CONNECTED` / `_RECONNECT`).
+    pub fn connection(&self) -> u32 {
+        self.page.load_u32(offset_of!(Iface, connection))
+    }
+
+    pub fn set_connection(&mut self, state: u32) {
+        self.page.store_u32(offset_of!(Iface, connection), state);
+    }
+
+    /// Request bytes waiting (checked indices).
+    pub fn pending_requests(&self) -> Result<usize, RingError> {
+        self.indices(REQ).map(|(_, used)| used as usize)
     }
 
     /// Zeroes all four indices (xenstored does this on (re)introduction).

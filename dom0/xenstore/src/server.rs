@@ -51,9 +51,24 @@ struct Conn {
 }
 
 /// An introduced domain.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 struct Domain {
     target: Option<DomId>,
+    /// Its shutdown was seen (and announced with `@releaseDomain`); cleared
+    /// by `XS_RESUME` and re-introduction.
+    shutdown: bool,
+}
+
+/// What the hypervisor says about an introduced domain
+/// (`XEN_SYSCTL_getdomaininfolist`), for [`Server::check_domains`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DomState {
+    /// Exists, neither shut down nor dying.
+    Running,
+    /// `XEN_DOMINF_shutdown` (a crash included), not yet dying.
+    Shutdown,
+    /// `XEN_DOMINF_dying`, or no longer exists.
+    Dying,
 }
 
 /// The xenstore engine: store, connections, introduced domains.
@@ -81,7 +96,7 @@ impl Server {
         Server {
             store: Store::new(quotas),
             conns: BTreeMap::new(),
-            domains: BTreeMap::from([(0, Domain { target: None })]),
+            domains: BTreeMap::from([(0, Domain::default())]),
             actions: Vec::new(),
         }
     }
@@ -115,6 +130,55 @@ impl Server {
         self.domains.contains_key(&domid)
     }
 
+    /// The introduced domains, dom0 included, in ascending order.
+    pub fn domains(&self) -> impl Iterator<Item = DomId> + '_ {
+        self.domains.keys().copied()
+    }
+
+    /// The domain a connection acts as, if it is registered.
+    pub fn conn_domid(&self, conn: ConnId) -> Option<DomId> {
+        self.conns.get(&conn).map(|c| c.domid)
+    }
+
+    /// A connection stops being served (bad ring indices, protocol error):
+    /// its watches and transactions go, as in xenstored's
+    /// `ignore_connection`; it stays registered, so its domain stays
+    /// introduced until it is released or dies.
+    pub fn ignore(&mut self, conn: ConnId) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.watches.clear();
+            c.txns.clear();
+        }
+    }
+
+    /// Watches registered by `domid`'s connections.
+    pub fn watch_count(&self, domid: DomId) -> usize {
+        self.conns
+            .values()
+            .filter(|c| c.domid == domid)
+            .map(|c| c.watches.len())
+            .sum()
+    }
+
+    /// Bytes `domid`'s connections hold in transactions and watches (what
+    /// xenstored's per-domain memory quota counts besides nodes, whose
+    /// number and size have quotas of their own).
+    pub fn memory(&self, domid: DomId) -> usize {
+        self.conns
+            .values()
+            .filter(|c| c.domid == domid)
+            .map(|c| {
+                let w: usize = c
+                    .watches
+                    .iter()
+                    .map(|w| 32 + w.path.len() + w.token.len())
+                    .sum();
+                let t: usize = c.txns.values().map(Transaction::memory).sum();
+                w + t
+            })
+            .sum()
+    }
+
     /// Actions requested since the last call.
     pub fn take_actions(&mut self) -> Vec<Action> {
         core::mem::take(&mut self.actions)
@@ -134,6 +198,41 @@ impl Server {
     pub fn domain_shutdown(&mut self) -> Out {
         let mut out = Vec::new();
         self.fire_special(RELEASE_DOMAIN, &mut out);
+        out
+    }
+
+    /// xenstored's `check_domains`, run on each `VIRQ_DOM_EXC`: `state`
+    /// says how each introduced domU is. A domain seen shut down for the
+    /// first time (since introduction or `XS_RESUME`) makes one
+    /// `@releaseDomain` for the whole pass; a dying or vanished domain is
+    /// released as by `XS_RELEASE` (its connections and watches go, a
+    /// [`Action::ReleaseDomain`] asks the daemon to unmap its page, and
+    /// `@releaseDomain` fires for it; the pass's shutdown event is then not
+    /// sent on top, as in xenstored).
+    pub fn check_domains(&mut self, mut state: impl FnMut(DomId) -> DomState) -> Out {
+        let mut out = Vec::new();
+        let mut notify = false;
+        let ids: Vec<DomId> = self.domains.keys().copied().filter(|&d| d != 0).collect();
+        for d in ids {
+            match state(d) {
+                DomState::Running => {}
+                DomState::Shutdown => {
+                    if let Some(dom) = self.domains.get_mut(&d) {
+                        if !dom.shutdown {
+                            dom.shutdown = true;
+                            notify = true;
+                        }
+                    }
+                }
+                DomState::Dying => {
+                    self.release(d, &mut out);
+                    notify = false;
+                }
+            }
+        }
+        if notify {
+            self.fire_special(RELEASE_DOMAIN, &mut out);
+        }
         out
     }
 
@@ -254,6 +353,9 @@ impl Server {
             }
             Request::Resume(d) => {
                 self.known_domu(d)?;
+                if let Some(dom) = self.domains.get_mut(&d) {
+                    dom.shutdown = false;
+                }
                 Ok(OK.to_vec())
             }
             Request::SetTarget { domid, target } => {
@@ -288,6 +390,16 @@ impl Server {
         f(&mut self.store.view(caller, txn))
     }
 
+    /// xenstored's hard memory quota: an unprivileged domain holding more
+    /// than `max_memory` bytes in transactions and watches gets `ENOMEM`
+    /// for anything that could add more.
+    fn check_memory(&self, caller: &Caller) -> Result<(), Errno> {
+        if !caller.privileged && self.memory(caller.domid) >= self.store.quotas.max_memory {
+            return Err(Errno::ENOMEM);
+        }
+        Ok(())
+    }
+
     /// A store mutation: its changes fire now, or on commit.
     fn mutate(
         &mut self,
@@ -296,6 +408,9 @@ impl Server {
         out: &mut Out,
         f: impl FnOnce(&mut View<'_>) -> Result<Vec<Change>, Errno>,
     ) -> Result<Vec<u8>, Errno> {
+        if tx != 0 {
+            self.check_memory(&self.caller(id))?;
+        }
         let changes = self.query(id, tx, f)?;
         match self.conn(id)?.txns.get_mut(&tx) {
             Some(t) => t.events.extend(changes),
@@ -312,6 +427,7 @@ impl Server {
         token: &[u8],
         out: &mut Out,
     ) -> Result<Vec<u8>, Errno> {
+        self.check_memory(&caller)?;
         let w = watch::new_watch(caller.domid, path, token, self.store.quotas.max_path_len)?;
         let max = self.store.quotas.max_watches;
         let domain_watches: usize = self
@@ -341,6 +457,7 @@ impl Server {
         if tx != 0 {
             return Err(Errno::EBUSY);
         }
+        self.check_memory(&caller)?;
         let max = self.store.quotas.max_transactions;
         let conn = self.conn(id)?;
         if !caller.privileged && conn.txns.len() >= max {
@@ -368,7 +485,9 @@ impl Server {
         if domid >= DOMID_FIRST_RESERVED {
             return Err(Errno::EINVAL);
         }
-        if self.domains.contains_key(&domid) {
+        if let Some(dom) = self.domains.get_mut(&domid) {
+            // xenstored's `domain_conn_reset`: the same connection, fresh.
+            dom.shutdown = false;
             for c in self.conns.values_mut().filter(|c| c.domid == domid) {
                 c.watches.clear();
                 c.txns.clear();
@@ -376,7 +495,7 @@ impl Server {
             self.actions.push(Action::Rebind { domid, evtchn });
             return Ok(());
         }
-        self.domains.insert(domid, Domain { target: None });
+        self.domains.insert(domid, Domain::default());
         self.actions.push(Action::MapDomain { domid, gfn, evtchn });
         self.fire_special(INTRODUCE_DOMAIN, out);
         Ok(())
@@ -431,9 +550,9 @@ fn control(args: &[&[u8]], q: &Quotas) -> Result<Vec<u8>, Errno> {
         b"check" | b"print" => return Ok(OK.to_vec()),
         b"help" => "check\nhelp\nprint <string>\nquota\n".to_owned(),
         b"quota" => format!(
-            "nodes: {}\nnode size: {}\nwatches: {}\ntransactions: {}\nperms: {}\npath length: {}\ntransaction nodes: {}\n",
+            "nodes: {}\nnode size: {}\nwatches: {}\ntransactions: {}\nperms: {}\npath length: {}\ntransaction nodes: {}\noutstanding: {}\nmemory: {}\n",
             q.max_entries, q.max_node_size, q.max_watches, q.max_transactions, q.max_perms,
-            q.max_path_len, q.max_tx_nodes
+            q.max_path_len, q.max_tx_nodes, q.max_outstanding, q.max_memory
         ),
         _ => return Err(Errno::EINVAL),
     };

@@ -42,6 +42,14 @@ pub struct Quotas {
     pub max_path_len: usize,
     /// Nodes one transaction may touch (1024); beyond: `ENOSPC`.
     pub max_tx_nodes: usize,
+    /// Requests of a domain whose replies it has not taken off its ring yet
+    /// (20, `-Q outstanding=`); at the limit xenstored reads no more of its
+    /// requests. Enforced by the daemon, which owns the rings.
+    pub max_outstanding: usize,
+    /// Bytes a domain may hold in transactions and watches (2.5 MiB,
+    /// xenstored's hard `-Q memory=`); at or beyond: `ENOMEM` for new
+    /// transactions, watches and transactional writes.
+    pub max_memory: usize,
 }
 
 impl Default for Quotas {
@@ -54,6 +62,8 @@ impl Default for Quotas {
             max_perms: 5,
             max_path_len: XENSTORE_REL_PATH_MAX,
             max_tx_nodes: 1024,
+            max_outstanding: 20,
+            max_memory: 2 * 1024 * 1024 + 512 * 1024,
         }
     }
 }

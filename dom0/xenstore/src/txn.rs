@@ -37,6 +37,23 @@ impl Transaction {
         self.accessed.len()
     }
 
+    /// Bytes this transaction holds (paths, overlay nodes, queued events),
+    /// roughly as xenstored accounts them.
+    pub fn memory(&self) -> usize {
+        let accessed: usize = self.accessed.keys().map(|p| p.len() + 16).sum();
+        let changes: usize = self
+            .changes
+            .iter()
+            .map(|(p, n)| p.len() + 8 + n.as_ref().map_or(0, Node::record_size))
+            .sum();
+        let events: usize = self
+            .events
+            .iter()
+            .map(|c| c.path.len() + 16 + 8 * c.perms.iter().map(|p| p.len()).sum::<usize>())
+            .sum();
+        accessed + changes + events
+    }
+
     pub(crate) fn note_access(&mut self, path: &str, base: &HashMap<String, Node>) {
         if !self.accessed.contains_key(path) {
             self.accessed

@@ -165,6 +165,15 @@ impl Decoder {
         Ok(())
     }
 
+    /// Bytes still missing from the header or payload being received (a header's worth
+    /// when idle): reading no more than this keeps a reader at message granularity.
+    pub fn needed(&self) -> usize {
+        match &self.current {
+            Some(m) => self.want - m.payload.len(),
+            None => HEADER_LEN - self.hdr_len,
+        }
+    }
+
     /// True if no partial message is buffered.
     pub fn is_idle(&self) -> bool {
         self.hdr_len == 0 && self.current.is_none()

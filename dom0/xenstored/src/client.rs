@@ -243,6 +243,45 @@ impl Client {
         }
     }
 
+    /// The connection's descriptor, to poll for readability (then [`Client::read_events`]).
+    pub fn fd(&self) -> RawFd {
+        self.io.fd()
+    }
+
+    /// Watch events received while waiting for replies, oldest first.
+    pub fn take_events(&mut self) -> Vec<Event> {
+        self.events.drain(..).collect()
+    }
+
+    /// One read of what has arrived (call it when [`Client::fd`] polls readable, so that it
+    /// does not block), then every watch event received so far. Messages other than events
+    /// (there are none outside [`Client::call`]) are dropped.
+    pub fn read_events(&mut self) -> Result<Vec<Event>> {
+        let mut buf = [0u8; 4096];
+        match self.io.read(&mut buf) {
+            Ok(0) => return Err(Error::Protocol(format!("{} closed the connection", self.what))),
+            Ok(n) => {
+                let mut out = Vec::new();
+                self.dec.push(&buf[..n], &mut out).map_err(|e| Error::Protocol(e.to_string()))?;
+                self.inbox.extend(out);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted || e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e.into()),
+        }
+        while let Some(m) = self.inbox.pop_front() {
+            if m.ty == XS_WATCH_EVENT {
+                self.queue_event(&m);
+            }
+        }
+        Ok(self.take_events())
+    }
+
+    /// `XS_GET_DOMAIN_PATH`.
+    pub fn domain_path(&mut self, domid: u16) -> Result<String> {
+        let p = self.call(XS_GET_DOMAIN_PATH, 0, args(&[domid.to_string().as_bytes()]))?;
+        Ok(strings(&p).into_iter().next().unwrap_or_default())
+    }
+
     pub fn read(&mut self, tx: u32, path: &str) -> Result<Vec<u8>> {
         self.call(XS_READ, tx, args(&[path.as_bytes()]))
     }

@@ -6,12 +6,13 @@
 //!   interdomain to (domain 0, that port) and notified once: Linux's xenbus waits for that
 //!   first event before probing), as C xenstored's `dom0_init` does;
 //! - tools: the unix socket (domid 0);
-//! - guests: `XS_INTRODUCE` maps grant `GNTTAB_RESERVED_XENSTORE` of the domain through
-//!   gntdev (else the given gfn through privcmd) and binds its port.
+//! - guests: `XS_INTRODUCE` foreign-maps the given gfn of the domain through privcmd (else
+//!   its grant `GNTTAB_RESERVED_XENSTORE` through gntdev) and binds its port;
+//!   `VIRQ_DOM_EXC` makes it look for domains that shut down or died ([`crate::engine`]).
 //!
 //! One thread, one `poll` over the event-channel device, the listener and the sockets.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -20,14 +21,13 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 
-use xen_abi::grant_table::GNTTAB_RESERVED_XENSTORE;
-use xen_abi::io::xs_wire::{XENSTORE_ERROR_RINGIDX, XS_INTRODUCE, XS_WATCH_EVENT};
+use xen_abi::event_channel::VIRQ_DOM_EXC;
 use xenstore::perms::Caller;
-use xenstore::ring::DomainRing;
-use xenstore::{Action, ConnId, Decoder, DomId, Errno, Message, Quotas, Server};
+use xenstore::{ConnId, Errno, Quotas, Server};
 
-use crate::queue::OutQueue;
-use crate::sys::{self, Evtchn, Gntdev, Page, PollFd, Privcmd, XenbusBackend};
+use crate::engine::Engine;
+use crate::sys::{self, Evtchn, PollFd, XenbusBackend};
+use crate::xen::{RingPage, XenPlatform};
 
 pub const USAGE: &str = "\
 usage: xenstored [options]
@@ -46,6 +46,10 @@ usage: xenstored [options]
   -t, --transaction N     open transactions per connection (10)
   -A, --perm-nb N         perms per node (5)
   -M, --path-max N        relative path length (2048)
+  -Q, --quota WHAT=N      outstanding=N: requests whose replies a domain has not taken
+                          (20); memory=N: bytes a domain may hold in transactions and
+                          watches (2621440); transaction-nodes=N: nodes a transaction
+                          may touch (1024)
   -h, --help
 
 Started in the background, it exits (the parent) once the socket listens and dom0's ring
@@ -101,6 +105,16 @@ impl Opts {
                 "-t" | "--transaction" => o.quotas.max_transactions = num(name, value()?)?,
                 "-A" | "--perm-nb" => o.quotas.max_perms = num(name, value()?)?,
                 "-M" | "--path-max" => o.quotas.max_path_len = num(name, value()?)?,
+                "-Q" | "--quota" => {
+                    let v = value()?;
+                    let (what, n) = v.split_once('=').ok_or_else(|| format!("{name}: expected WHAT=N, not `{v}`"))?;
+                    match what {
+                        "outstanding" => o.quotas.max_outstanding = num(name, n.to_owned())?,
+                        "memory" => o.quotas.max_memory = num(name, n.to_owned())?,
+                        "transaction-nodes" => o.quotas.max_tx_nodes = num(name, n.to_owned())?,
+                        _ => return Err(format!("{name}: unknown quota `{what}`")),
+                    }
+                }
                 "-h" | "--help" => o.help = true,
                 _ => return Err(format!("unknown option `{a}` (see --help)")),
             }
@@ -112,12 +126,22 @@ impl Opts {
 /// Appends timestamped lines to the log (stderr, or the file stderr was pointed at).
 pub fn log(msg: std::fmt::Arguments<'_>) {
     let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    let _ = writeln!(io::stderr(), "xenstored[{}] {}.{:03}: {msg}", sys::getpid(), t.as_secs(), t.subsec_millis());
+    let name = LOG_NAME.get().copied().unwrap_or("xenstored");
+    let line = format!("{name}[{}] {}.{:03}: {msg}", sys::getpid(), t.as_secs(), t.subsec_millis());
+    if LOG_CAPTURED.load(std::sync::atomic::Ordering::Relaxed) {
+        eprintln!("{line}");
+    } else {
+        let _ = writeln!(io::stderr(), "{line}");
+    }
 }
 
-macro_rules! log {
-    ($($a:tt)*) => { $crate::daemon::log(format_args!($($a)*)) };
-}
+/// The program name log lines start with (default `xenstored`; other daemons built on this
+/// crate set theirs).
+pub static LOG_NAME: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+
+/// Set by tests: log lines go through `eprintln!`, which the test harness captures (the
+/// daemon itself writes to stderr directly, never panicking when that fails).
+pub static LOG_CAPTURED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// The nodes xen-init-dom0 writes at boot (its `/vm/<uuid>` and libxl's JSON stub are
 /// left out: nothing here reads them).
@@ -131,42 +155,11 @@ pub fn populate(server: &mut Server) -> Result<(), Errno> {
     Ok(())
 }
 
-enum Io {
-    Socket(UnixStream),
-    Ring(Ring),
-}
-
-struct Ring {
-    ring: DomainRing<Page>,
-    /// Local port bound to the domain's.
-    port: u32,
-    /// gntdev index of the mapping (None: dom0's own page, or a foreign mapping).
-    grant: Option<u64>,
-    /// Bad indices were seen: the connection is ignored from then on.
-    broken: bool,
-}
-
-struct Conn {
-    domid: DomId,
-    io: Io,
-    dec: Decoder,
-    out: OutQueue,
-}
-
 pub struct Daemon {
-    server: Server,
-    verbose: bool,
+    engine: Engine<XenPlatform>,
     listener: UnixListener,
-    evtchn: Option<Evtchn>,
-    gntdev: Option<Gntdev>,
-    privcmd: Option<Privcmd>,
-    conns: BTreeMap<ConnId, Conn>,
-    ports: HashMap<u32, ConnId>,
-    next_id: ConnId,
+    sockets: BTreeMap<ConnId, UnixStream>,
 }
-
-/// Ring bytes read per go.
-const RING_CHUNK: usize = 1024;
 
 impl Daemon {
     /// Sets everything up; after this returns, tools can connect and dom0's kernel has been
@@ -175,76 +168,64 @@ impl Daemon {
         let mut server = Server::new(o.quotas.clone());
         populate(&mut server).map_err(|e| format!("populating /local/domain/0: {e}"))?;
         let listener = listen(&o.socket).map_err(|e| format!("socket {}: {e}", o.socket.display()))?;
-        let mut d = Daemon {
-            server,
-            verbose: o.verbose,
-            listener,
-            evtchn: None,
-            gntdev: None,
-            privcmd: None,
-            conns: BTreeMap::new(),
-            ports: HashMap::new(),
-            next_id: 1,
+        let evtchn = match Evtchn::open() {
+            Ok(e) => Some(e),
+            Err(e) if o.domain_init => return Err(format!("serving dom0's xenstore ring: {e}")),
+            Err(_) => None,
         };
+        let mut engine = Engine::new(server, XenPlatform::new(evtchn));
+        engine.verbose = o.verbose;
+        // C xenstored's `domain_init`: domain exceptions tell it when guests die.
+        if let Some(e) = &engine.platform.evtchn {
+            match e.bind_virq(VIRQ_DOM_EXC) {
+                Ok(port) => engine.set_virq_port(port),
+                Err(e) => log!("no VIRQ_DOM_EXC ({e}): dead domains will only go on XS_RELEASE"),
+            }
+        }
+        let mut d = Daemon { engine, listener, sockets: BTreeMap::new() };
         if o.domain_init {
             d.dom0_init().map_err(|e| format!("serving dom0's xenstore ring: {e}"))?;
-        } else {
-            d.evtchn = Evtchn::open().ok();
         }
         Ok(d)
     }
 
     /// C xenstored's `dom0_init`: dom0's kernel ring.
     fn dom0_init(&mut self) -> io::Result<()> {
-        let evtchn = Evtchn::open()?;
         let xb = XenbusBackend::open()?;
         let remote = xb.evtchn()?;
-        let page = sys::Page(xb.map()?);
-        let port = evtchn.bind_interdomain(0, remote)?;
+        let page = RingPage::new(xb.map()?);
+        let port = self.engine.platform.evtchn()?.bind_interdomain(0, remote)?;
         log!("dom0: ring mapped, kernel port {remote} bound as local port {port}");
-        let id = self.new_id();
-        self.server.connect(id, 0);
-        let ring = Ring { ring: DomainRing::new(page), port, grant: None, broken: false };
-        self.conns.insert(id, Conn { domid: 0, io: Io::Ring(ring), dec: Decoder::new(), out: OutQueue::new() });
-        self.ports.insert(port, id);
-        // Linux's xenbus_probe waits for this first event.
-        evtchn.notify(port)?;
-        self.evtchn = Some(evtchn);
         // Requests the kernel may have queued before we came are served now.
-        self.service_ring(id);
+        self.engine.add_ring(0, page, port);
+        // Linux's xenbus_probe waits for this first event.
+        self.engine.platform.evtchn()?.notify(port)?;
         Ok(())
-    }
-
-    fn new_id(&mut self) -> ConnId {
-        let id = self.next_id;
-        self.next_id += 1;
-        id
     }
 
     /// Serves until a fatal error (of poll or the event-channel device).
     pub fn run(&mut self) -> io::Result<()> {
         loop {
-            let mut fds = Vec::with_capacity(2 + self.conns.len());
+            let mut fds = Vec::with_capacity(2 + self.sockets.len());
             fds.push(PollFd::new(self.listener.as_raw_fd(), sys::POLLIN));
-            if let Some(e) = &self.evtchn {
+            if let Some(e) = &self.engine.platform.evtchn {
                 fds.push(PollFd::new(e.fd(), sys::POLLIN));
             }
             let fixed = fds.len();
             let mut ids = Vec::new();
-            for (&id, c) in &self.conns {
-                if let Io::Socket(s) = &c.io {
-                    let mut ev = 0;
-                    if !c.out.is_full() {
-                        ev |= sys::POLLIN;
-                    }
-                    if !c.out.is_empty() {
-                        ev |= sys::POLLOUT;
-                    }
-                    fds.push(PollFd::new(s.as_raw_fd(), ev));
-                    ids.push(id);
+            for (&id, s) in &self.sockets {
+                let mut ev = 0;
+                if self.engine.stream_wants_input(id) {
+                    ev |= sys::POLLIN;
                 }
+                if self.engine.out_queue(id).is_some_and(|q| !q.is_empty()) {
+                    ev |= sys::POLLOUT;
+                }
+                fds.push(PollFd::new(s.as_raw_fd(), ev));
+                ids.push(id);
             }
-            sys::poll(&mut fds, -1).map_err(sys::ctx("poll"))?;
+            let timeout = if self.engine.has_work() { 0 } else { -1 };
+            sys::poll(&mut fds, timeout).map_err(sys::ctx("poll"))?;
             if fds[0].revents != 0 {
                 self.accept();
             }
@@ -256,7 +237,9 @@ impl Daemon {
                     self.read_socket(id);
                 }
             }
-            self.flush_all();
+            self.engine.run_busy();
+            self.engine.flush_rings();
+            self.flush_sockets();
         }
     }
 
@@ -268,9 +251,8 @@ impl Daemon {
                         log!("socket connection: set_nonblocking: {e}");
                         continue;
                     }
-                    let id = self.new_id();
-                    self.server.connect(id, 0);
-                    self.conns.insert(id, Conn { domid: 0, io: Io::Socket(s), dec: Decoder::new(), out: OutQueue::new() });
+                    let id = self.engine.add_stream(0);
+                    self.sockets.insert(id, s);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -283,7 +265,7 @@ impl Daemon {
     }
 
     fn evtchn_events(&mut self) -> io::Result<()> {
-        let Some(e) = &self.evtchn else { return Ok(()) };
+        let Some(e) = &self.engine.platform.evtchn else { return Ok(()) };
         let ports = e.pending()?;
         if ports.is_empty() {
             return Ok(());
@@ -291,25 +273,21 @@ impl Daemon {
         // Unmask first: an event arriving while we work is then not lost.
         e.unmask(&ports)?;
         for p in ports {
-            match self.ports.get(&p) {
-                Some(&id) => self.service_ring(id),
-                None => log!("event on unknown port {p}"),
-            }
+            self.engine.event(p);
         }
         Ok(())
     }
 
     fn close(&mut self, id: ConnId) {
-        self.server.disconnect(id);
-        self.conns.remove(&id);
+        self.engine.close(id);
+        self.sockets.remove(&id);
     }
 
     fn read_socket(&mut self, id: ConnId) {
-        let Some(c) = self.conns.get_mut(&id) else { return };
-        let Io::Socket(s) = &mut c.io else { return };
-        if c.out.is_full() {
+        if !self.engine.stream_wants_input(id) {
             return;
         }
+        let Some(s) = self.sockets.get_mut(&id) else { return };
         let mut buf = [0u8; 4096];
         let n = match s.read(&mut buf) {
             Ok(0) => return self.close(id),
@@ -320,85 +298,22 @@ impl Daemon {
                 return self.close(id);
             }
         };
-        let mut msgs = Vec::new();
-        if let Err(e) = c.dec.push(&buf[..n], &mut msgs) {
+        if let Err(e) = self.engine.stream_input(id, &buf[..n]) {
             log!("socket connection {id}: {e}; closing it");
-            return self.close(id);
-        }
-        let domid = c.domid;
-        self.dispatch(id, domid, msgs);
-    }
-
-    /// Moves bytes both ways on a ring until neither side can progress.
-    fn service_ring(&mut self, id: ConnId) {
-        loop {
-            let Some(c) = self.conns.get_mut(&id) else { return };
-            let Io::Ring(r) = &mut c.io else { return };
-            if r.broken {
-                return;
-            }
-            let mut moved = false;
-            let mut msgs = Vec::new();
-            let ring = &mut r.ring;
-            let result = (|| {
-                if c.out.drain_into(|b| ring.write_responses(b))? > 0 {
-                    moved = true;
-                }
-                if !c.out.is_full() {
-                    let mut buf = [0u8; RING_CHUNK];
-                    let n = ring.read_requests(&mut buf)?;
-                    if n > 0 {
-                        moved = true;
-                        if let Err(e) = c.dec.push(&buf[..n], &mut msgs) {
-                            return Ok(Some(e.to_string()));
-                        }
-                    }
-                }
-                Ok::<_, xenstore::ring::RingError>(None)
-            })();
-            let bad = match result {
-                Ok(None) => None,
-                Ok(Some(proto)) => Some(proto),
-                Err(e) => {
-                    r.ring.set_error(XENSTORE_ERROR_RINGIDX);
-                    Some(e.to_string())
-                }
-            };
-            if let Some(why) = bad {
-                log!("domain {} ring: {why}; ignoring it from now on", c.domid);
-                r.broken = true;
-            }
-            let (port, domid) = (r.port, c.domid);
-            if moved {
-                if let Some(e) = &self.evtchn {
-                    if let Err(err) = e.notify(port) {
-                        log!("domain {domid}: {err}");
-                    }
-                }
-            }
-            self.dispatch(id, domid, msgs);
-            if !moved {
-                return;
-            }
+            self.close(id);
         }
     }
 
-    /// Sends what can be sent on every connection with output.
-    fn flush_all(&mut self) {
-        let pending: Vec<(ConnId, bool)> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| !c.out.is_empty())
-            .map(|(&id, c)| (id, matches!(c.io, Io::Ring(_))))
-            .collect();
-        for (id, ring) in pending {
-            if ring {
-                self.service_ring(id);
+    /// Sends what can be sent on every socket with output.
+    fn flush_sockets(&mut self) {
+        let ids: Vec<ConnId> = self.sockets.keys().copied().collect();
+        for id in ids {
+            let Some(s) = self.sockets.get_mut(&id) else { continue };
+            let Some(q) = self.engine.out_queue(id) else { continue };
+            if q.is_empty() {
                 continue;
             }
-            let Some(c) = self.conns.get_mut(&id) else { continue };
-            let Io::Socket(s) = &mut c.io else { continue };
-            let r = c.out.drain_into(|b| match s.write(b) {
+            let r = q.drain_into(|b| match s.write(b) {
                 Ok(n) => Ok(n),
                 Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => Ok(0),
                 Err(e) => Err(e),
@@ -410,167 +325,6 @@ impl Daemon {
                 self.close(id);
             }
         }
-    }
-
-    /// Handles requests of connection `id` and queues what they produce.
-    fn dispatch(&mut self, id: ConnId, domid: DomId, msgs: Vec<Message>) {
-        for m in msgs {
-            if self.verbose {
-                log!("conn {id} (dom{domid}) type {} req {} tx {} {:?}", m.ty, m.req_id, m.tx_id, String::from_utf8_lossy(&m.payload));
-            }
-            let mut out = self.server.handle(id, domid, &m);
-            for a in self.server.take_actions() {
-                if let Err(e) = self.act(&a, &mut out) {
-                    // The introduction failed after all: say so instead of OK.
-                    if m.ty == XS_INTRODUCE {
-                        if let Some(first) = out.iter_mut().find(|(c, r)| *c == id && r.req_id == m.req_id) {
-                            first.1 = Message::error(&m, e);
-                        }
-                    }
-                }
-            }
-            self.route(out);
-        }
-    }
-
-    fn route(&mut self, out: Vec<(ConnId, Message)>) {
-        for (id, msg) in out {
-            let Some(c) = self.conns.get_mut(&id) else { continue };
-            if msg.ty == XS_WATCH_EVENT {
-                if !c.out.push_event(&msg) && c.out.dropped().is_power_of_two() {
-                    log!("connection {id} (dom{}): output queue full, {} watch event(s) dropped", c.domid, c.out.dropped());
-                }
-            } else {
-                c.out.push_reply(&msg);
-            }
-        }
-    }
-
-    /// Carries out an [`Action`]; on failure returns the errno to report.
-    fn act(&mut self, a: &Action, out: &mut Vec<(ConnId, Message)>) -> Result<(), Errno> {
-        match *a {
-            Action::MapDomain { domid, gfn, evtchn } => match self.map_domain(domid, gfn, evtchn) {
-                Ok(()) => Ok(()),
-                Err(e) => {
-                    log!("introduce domain {domid} (gfn {gfn:#x}, port {evtchn}) failed: {e}");
-                    out.extend(self.server.domain_gone(domid));
-                    Err(xs_errno(&e))
-                }
-            },
-            Action::Rebind { domid, evtchn } => {
-                let r = self.rebind(domid, evtchn);
-                if let Err(e) = &r {
-                    log!("re-introduce domain {domid} (port {evtchn}) failed: {e}");
-                }
-                r.map_err(|e| xs_errno(&e))
-            }
-            Action::ReleaseDomain { domid } => {
-                self.release(domid);
-                Ok(())
-            }
-        }
-    }
-
-    fn map_domain(&mut self, domid: DomId, gfn: u64, evtchn: u32) -> io::Result<()> {
-        let Some(ev) = &self.evtchn else {
-            return Err(io::Error::other(format!("no event channel device ({})", sys::EVTCHN)));
-        };
-        // The grant first, as C xenstored does; the foreign mapping of the gfn otherwise.
-        let mut why = String::new();
-        if self.gntdev.is_none() {
-            match Gntdev::open() {
-                Ok(g) => self.gntdev = Some(g),
-                Err(e) => why = e.to_string(),
-            }
-        }
-        let mapped = match &self.gntdev {
-            Some(g) => g.map(domid, GNTTAB_RESERVED_XENSTORE).map(|(p, i)| (sys::Page(p), Some(i))).map_err(|e| e.to_string()),
-            None => Err(why),
-        };
-        let (page, grant) = match mapped {
-            Ok(x) => x,
-            Err(gerr) => {
-                if self.privcmd.is_none() {
-                    self.privcmd = Some(Privcmd::open().map_err(|e| io::Error::other(format!("{gerr}; {e}")))?);
-                }
-                let p = self.privcmd.as_ref().expect("just opened");
-                let page = p.map_foreign(domid, gfn).map_err(|e| io::Error::new(e.kind(), format!("{gerr}; {e}")))?;
-                (sys::Page(page), None)
-            }
-        };
-        let port = match ev.bind_interdomain(domid, evtchn) {
-            Ok(p) => p,
-            Err(e) => {
-                drop(page);
-                if let (Some(g), Some(i)) = (&self.gntdev, grant) {
-                    let _ = g.unmap_grant_ref(i);
-                }
-                return Err(e);
-            }
-        };
-        let mut ring = DomainRing::new(page);
-        ring.reset();
-        let id = self.new_id();
-        self.server.connect(id, domid);
-        self.conns.insert(
-            id,
-            Conn { domid, io: Io::Ring(Ring { ring, port, grant, broken: false }), dec: Decoder::new(), out: OutQueue::new() },
-        );
-        self.ports.insert(port, id);
-        log!("domain {domid}: ring mapped ({}), port {evtchn} bound as local port {port}", if grant.is_some() { "grant" } else { "foreign gfn" });
-        Ok(())
-    }
-
-    fn ring_of(&self, domid: DomId) -> Option<ConnId> {
-        self.conns.iter().find(|(_, c)| c.domid == domid && matches!(c.io, Io::Ring(_))).map(|(&id, _)| id)
-    }
-
-    fn rebind(&mut self, domid: DomId, evtchn: u32) -> io::Result<()> {
-        let id = self.ring_of(domid).ok_or_else(|| io::Error::other(format!("domain {domid} has no ring")))?;
-        let ev = self.evtchn.as_ref().ok_or_else(|| io::Error::other("no event channel device"))?;
-        let c = self.conns.get_mut(&id).expect("found above");
-        let Io::Ring(r) = &mut c.io else { unreachable!("ring_of finds rings") };
-        let _ = ev.unbind(r.port);
-        self.ports.remove(&r.port);
-        let port = ev.bind_interdomain(domid, evtchn)?;
-        r.port = port;
-        r.ring.reset();
-        r.broken = false;
-        c.dec = Decoder::new();
-        c.out = OutQueue::new();
-        self.ports.insert(port, id);
-        Ok(())
-    }
-
-    fn release(&mut self, domid: DomId) {
-        if domid == 0 {
-            return;
-        }
-        while let Some(id) = self.ring_of(domid) {
-            let Some(c) = self.conns.remove(&id) else { break };
-            if let Io::Ring(r) = c.io {
-                self.ports.remove(&r.port);
-                if let Some(e) = &self.evtchn {
-                    if let Err(err) = e.unbind(r.port) {
-                        log!("release domain {domid}: {err}");
-                    }
-                }
-                drop(r.ring);
-                if let (Some(g), Some(i)) = (&self.gntdev, r.grant) {
-                    if let Err(err) = g.unmap_grant_ref(i) {
-                        log!("release domain {domid}: {err}");
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// The xenstore errno for a failed system call (EIO when xenstore has no name for it).
-fn xs_errno(e: &io::Error) -> Errno {
-    match sys::errno(e) {
-        Some(n) if Errno(n).name() != "EINVAL" || n == libc::EINVAL => Errno(n),
-        _ => Errno::EIO,
     }
 }
 
@@ -656,7 +410,7 @@ pub fn main(args: &[String]) -> i32 {
     }
 }
 
-fn redirect_stderr(path: &PathBuf) -> Result<(), String> {
+pub fn redirect_stderr(path: &PathBuf) -> Result<(), String> {
     if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
@@ -706,6 +460,7 @@ fn serve(o: &Opts, ready: Option<std::io::PipeWriter>) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::xs_errno;
 
     fn args(s: &str) -> Vec<String> {
         s.split_whitespace().map(str::to_owned).collect()
@@ -725,6 +480,10 @@ mod tests {
         assert!(Opts::parse(&args("-F"), def.clone()).is_err());
         assert!(Opts::parse(&args("-E x"), def.clone()).is_err());
         assert!(Opts::parse(&args("--bogus"), def.clone()).is_err());
+        let o = Opts::parse(&args("-Q outstanding=5 --quota=memory=4096 -Q transaction-nodes=9"), def.clone()).unwrap();
+        assert_eq!((o.quotas.max_outstanding, o.quotas.max_memory, o.quotas.max_tx_nodes), (5, 4096, 9));
+        assert!(Opts::parse(&args("-Q bogus=1"), def.clone()).is_err());
+        assert!(Opts::parse(&args("-Q outstanding"), def.clone()).is_err());
         assert!(Opts::parse(&args("--help"), def).unwrap().help);
     }
 

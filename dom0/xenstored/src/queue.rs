@@ -11,10 +11,12 @@ use xenstore::Message;
 
 #[derive(Debug, Default)]
 pub struct OutQueue {
-    /// Encoded messages; the first may be partly sent (`sent` bytes).
-    msgs: VecDeque<Vec<u8>>,
+    /// Encoded messages, each marked true for a reply (false: a watch event); the first may
+    /// be partly sent (`sent` bytes).
+    msgs: VecDeque<(Vec<u8>, bool)>,
     sent: usize,
     bytes: usize,
+    replies: usize,
     dropped: u64,
 }
 
@@ -29,9 +31,14 @@ impl OutQueue {
     /// Queues a reply: always accepted (the caller stops reading requests while
     /// [`OutQueue::is_full`], which bounds how far replies can overshoot).
     pub fn push_reply(&mut self, msg: &Message) {
+        self.push(msg, true);
+    }
+
+    fn push(&mut self, msg: &Message, reply: bool) {
         let data = msg.encode();
         self.bytes += data.len();
-        self.msgs.push_back(data);
+        self.replies += usize::from(reply);
+        self.msgs.push_back((data, reply));
     }
 
     /// Queues a watch event unless the queue is full; false when it was dropped.
@@ -40,7 +47,7 @@ impl OutQueue {
             self.dropped += 1;
             return false;
         }
-        self.push_reply(msg);
+        self.push(msg, false);
         true
     }
 
@@ -57,6 +64,16 @@ impl OutQueue {
         self.bytes
     }
 
+    /// Drops everything queued (the dropped-event count stays).
+    pub fn clear(&mut self) {
+        *self = Self { dropped: self.dropped, ..Self::default() };
+    }
+
+    /// Replies not completely sent yet (xenstored's outstanding requests).
+    pub fn replies(&self) -> usize {
+        self.replies
+    }
+
     /// Watch events dropped so far.
     pub fn dropped(&self) -> u64 {
         self.dropped
@@ -64,19 +81,20 @@ impl OutQueue {
 
     /// The next bytes to send (empty when the queue is).
     pub fn front(&self) -> &[u8] {
-        self.msgs.front().map_or(&[][..], |m| &m[self.sent..])
+        self.msgs.front().map_or(&[][..], |m| &m.0[self.sent..])
     }
 
     /// `n` bytes of [`OutQueue::front`] were sent.
     pub fn consume(&mut self, mut n: usize) {
         while n > 0 {
-            let Some(front) = self.msgs.front() else { return };
+            let Some((front, reply)) = self.msgs.front() else { return };
             let left = front.len() - self.sent;
             let k = n.min(left);
             self.sent += k;
             self.bytes -= k;
             n -= k;
             if self.sent == front.len() {
+                self.replies -= usize::from(*reply);
                 self.msgs.pop_front();
                 self.sent = 0;
             }
@@ -124,12 +142,14 @@ mod tests {
             .unwrap();
         assert_eq!(n, 30);
         assert_eq!(q.len(), 62 - 30);
+        assert_eq!(q.replies(), 1);
         q.drain_into(|b| {
             out.extend_from_slice(b);
             Ok::<_, ()>(b.len())
         })
         .unwrap();
         assert!(q.is_empty());
+        assert_eq!(q.replies(), 0);
         assert_eq!(out, [msg(10).encode(), msg(20).encode()].concat());
     }
 

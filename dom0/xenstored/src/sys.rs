@@ -1,37 +1,11 @@
-//! The few process system calls that need `unsafe` (`poll` and daemonising), and the ring
-//! page as [`xenstore`]'s [`SharedPage`]. Linux's Xen device files are [`xen_sys`]'s.
+//! The few process system calls that need `unsafe` (`poll` and daemonising). Linux's Xen
+//! device files are [`xen_sys`]'s.
 #![allow(unsafe_code)]
 
 use std::io;
 use std::os::fd::RawFd;
 
-use xenstore::ring::SharedPage;
-
 pub use xen_sys::{ctx, errno, Evtchn, Gntdev, Privcmd, XenbusBackend, EVTCHN, GNTDEV, PRIVCMD, XENBUS_BACKEND};
-
-/// A shared ring page (dom0's own, a guest's grant or foreign mapping) as a [`SharedPage`]:
-/// indices are accessed as atomics, data bytes with volatile accesses, and out-of-range
-/// accesses are ignored.
-#[derive(Debug)]
-pub struct Page(pub xen_sys::Page);
-
-impl SharedPage for Page {
-    fn load_u32(&self, offset: usize) -> u32 {
-        self.0.load_u32(offset)
-    }
-
-    fn store_u32(&mut self, offset: usize, value: u32) {
-        self.0.store_u32(offset, value);
-    }
-
-    fn read(&self, offset: usize, buf: &mut [u8]) {
-        self.0.read_bytes(offset, buf);
-    }
-
-    fn write(&mut self, offset: usize, data: &[u8]) {
-        self.0.write_bytes(offset, data);
-    }
-}
 
 // ---------------------------------------------------------------------------------------
 // poll and process control.

@@ -1,0 +1,6 @@
+//! `xenconsoled`: see `xenconsoled --help`.
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    std::process::exit(xenconsoled::daemon::main(&args));
+}
