@@ -311,7 +311,13 @@ pub fn guests() -> Vec<Arc<Domain>> {
     TABLE.lock().iter().filter_map(|s| if let Slot::Live(d) = s { Some(d.clone()) } else { None }).collect()
 }
 
-/// A free domain id: `want` if free and valid, else the lowest free one.
+/// Where the search for the next free domain id starts (Xen's rover:
+/// ids are handed out in increasing order, wrapping, so a restarted
+/// domain gets a new one).
+static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
+
+/// A free domain id: `want` if free and valid, else the next free one
+/// after the last handed out.
 pub fn reserve_id(want: u16) -> Option<u16> {
     let t = TABLE.lock();
     let free = |i: usize| match &t[i] {
@@ -322,7 +328,10 @@ pub fn reserve_id(want: u16) -> Option<u16> {
     if want != 0 && (want as usize) < MAX_DOMAINS {
         return free(want as usize).then_some(want);
     }
-    (1..MAX_DOMAINS).find(|&i| free(i)).map(|i| i as u16)
+    let start = NEXT_ID.load(Ordering::Relaxed).clamp(1, MAX_DOMAINS - 1);
+    let id = (start..MAX_DOMAINS).chain(1..start).find(|&i| free(i))?;
+    NEXT_ID.store(if id + 1 >= MAX_DOMAINS { 1 } else { id + 1 }, Ordering::Relaxed);
+    Some(id as u16)
 }
 
 /// Put a new domain in the table; fails if its id was taken meanwhile.

@@ -253,6 +253,9 @@ fn leave(dom: &Domain, vid: usize) -> ! {
     }
     SHADOW[cpu].lock().hcr = 0;
     gicv3::set_private_enabled(cpu, crate::irq::VTIMER_PPI, false);
+    // A timer interrupt the vCPU had in flight (HW-mapped: active until the
+    // guest deactivated it) must not block the next vCPU's timer here.
+    gicv3::clear_private_active(cpu, crate::irq::VTIMER_PPI);
     if let Some(v) = dom.vcpu(vid) {
         if !dom.is_hardware() {
             v.pcpu.store(NO_PCPU, Ordering::Release);

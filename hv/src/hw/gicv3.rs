@@ -160,6 +160,18 @@ pub fn set_private_enabled(cpu: usize, intid: u32, on: bool) {
     s.write32(if on { GICD_ISENABLER } else { GICD_ICENABLER }, 1 << intid);
 }
 
+/// Clear the active state of SGI/PPI `intid` (< 32) on CPU `cpu` (a
+/// hardware-mapped PPI a departing vCPU never deactivated).
+pub fn clear_private_active(cpu: usize, intid: u32) {
+    let base = RD[cpu].load(Ordering::Acquire);
+    if base == 0 || intid >= 32 {
+        return;
+    }
+    // SAFETY: the SGI frame of a redistributor `init_cpu` found.
+    let s = unsafe { Mmio::new(base + SGI_BASE, 0x10000) };
+    s.write32(GICD_ICACTIVER, 1 << intid);
+}
+
 /// Enable or disable SPI `intid`.
 pub fn set_spi_enabled(intid: u32, on: bool) {
     let g = gic();
