@@ -213,6 +213,7 @@ pub fn build(bi: &BootInfo, host_dtb: &[u8], dtb_pa: u64, nr_pcpus: usize) -> Re
         max_pages: core::sync::atomic::AtomicU64::new(size / 4096),
         foreign: Mutex::new(alloc::collections::BTreeMap::new()),
         mapped_by_others: core::sync::atomic::AtomicUsize::new(0),
+        pins: Mutex::new(alloc::collections::BTreeMap::new()),
         life: crate::domain::Life::new(0),
         hvm_params: Mutex::new([0; crate::domain::HVM_NR_PARAMS]),
         handle: Mutex::new([0; 16]),

@@ -8,7 +8,7 @@
 //!
 //! Lock order (outermost first): `TABLE`; `Vcpu::power` -> `vgic`; `vuart` ->
 //! {`vgic`, console, `xen.evtchn`}; `xen.evtchn` (lower domid first when two
-//! are held) / `xen.grant` -> `foreign` -> `s2` -> `owned` -> `FRAMES` -> heap.
+//! are held) / `xen.grant` -> `foreign` -> `s2` -> `owned` -> `pins` -> `FRAMES` -> heap.
 //! Nothing takes `vuart`, `evtchn` or `grant` while holding `s2` or the console.
 
 use alloc::collections::BTreeMap;
@@ -114,17 +114,32 @@ impl Life {
 /// serving a domU): it keeps the owner alive until unmapped.
 pub struct ForeignMap {
     owner: DomRef,
+    /// The owner's guest frame, pinned while mapped (None: a grant-table
+    /// frame, which only goes with the owner itself).
+    gfn: Option<u64>,
 }
 
 impl ForeignMap {
-    pub fn new(owner: DomRef) -> ForeignMap {
+    pub fn new(owner: DomRef, gfn: Option<u64>) -> ForeignMap {
         owner.mapped_by_others.fetch_add(1, Ordering::AcqRel);
-        ForeignMap { owner }
+        if let Some(g) = gfn {
+            *owner.pins.lock().entry(g).or_insert(0) += 1;
+        }
+        ForeignMap { owner, gfn }
     }
 }
 
 impl Drop for ForeignMap {
     fn drop(&mut self) {
+        if let Some(g) = self.gfn {
+            let mut p = self.owner.pins.lock();
+            if let Some(n) = p.get_mut(&g) {
+                *n -= 1;
+                if *n == 0 {
+                    p.remove(&g);
+                }
+            }
+        }
         let left = self.owner.mapped_by_others.fetch_sub(1, Ordering::AcqRel) - 1;
         if self.owner.life.dying.load(Ordering::Acquire) {
             crate::log!(Debug, "d{}: a mapping of it went, {} left", self.owner.id, left);
@@ -162,6 +177,10 @@ pub struct Domain {
     pub foreign: Mutex<BTreeMap<u64, ForeignMap>>,
     /// Pages of this domain mapped into other domains (foreign or grant).
     pub mapped_by_others: AtomicUsize,
+    /// Guest frames of this domain mapped elsewhere, with their map
+    /// counts: such a page is not given back (ballooned out) while mapped,
+    /// so it can never reach another owner under someone's mapping.
+    pub pins: Mutex<BTreeMap<u64, u32>>,
     pub life: Life,
     /// HVM_PARAM_* values the toolstack set (index < HVM_NR_PARAMS).
     pub hvm_params: Mutex<[u64; HVM_NR_PARAMS]>,

@@ -86,6 +86,7 @@ pub fn create(id: u16, cfg: &XenDomctlCreatedomain) -> Result<Arc<Domain>, i32> 
         max_pages: AtomicU64::new(0),
         foreign: Mutex::new(BTreeMap::new()),
         mapped_by_others: core::sync::atomic::AtomicUsize::new(0),
+        pins: Mutex::new(alloc::collections::BTreeMap::new()),
         life: Life::new(1),
         hvm_params: Mutex::new([0; HVM_NR_PARAMS]),
         handle: Mutex::new(cfg.handle),

@@ -337,12 +337,12 @@ fn map_foreign(dom: &Domain, owner: &DomRef, idx: u64, gpfn: u64) -> Result<(), 
     // The owner's RAM, or one of its grant-table frames (as Xen's toolstack
     // seeds the reserved entries).
     let owned = owner.owned.lock().lookup(idx);
-    let pa = match owned {
-        Some(pa) => pa,
+    let (pa, fm) = match owned {
+        Some(pa) => (pa, pin_owned(owner, idx, pa).ok_or(EINVAL)?),
         None => {
             let g = owner.xen.grant.lock();
             let f = g.table.frame_at_gfn(idx).ok_or(EINVAL)?;
-            *g.table.frames().pages.get(f as usize).ok_or(EINVAL)?
+            (*g.table.frames().pages.get(f as usize).ok_or(EINVAL)?, ForeignMap::new(owner.clone(), None))
         }
     };
     if !mappable(dom, gpfn) || (dom.is_hardware() && !in_ram_window(dom, gpfn)) {
@@ -351,10 +351,21 @@ fn map_foreign(dom: &Domain, owner: &DomRef, idx: u64, gpfn: u64) -> Result<(), 
     let old = {
         let mut f = dom.foreign.lock();
         s2_map(dom, gpfn, pa, false)?;
-        f.insert(gpfn, ForeignMap::new(owner.clone()))
+        f.insert(gpfn, fm)
     };
     drop(old); // may free a dying domain: no locks held
     Ok(())
+}
+
+/// A reference to `owner`'s page `gfn` that pins it, if `gfn` still holds
+/// `pa` (checked and pinned under the owner's `owned` lock, so the page
+/// cannot be given back in between). dom0's pages never move: no pin.
+fn pin_owned(owner: &DomRef, gfn: u64, pa: u64) -> Option<ForeignMap> {
+    if owner.is_hardware() {
+        return Some(ForeignMap::new(owner.clone(), None));
+    }
+    let owned = owner.owned.lock();
+    (owned.lookup(gfn) == Some(pa)).then(|| ForeignMap::new(owner.clone(), Some(gfn)))
 }
 
 /// XENMEM_remove_from_physmap: a foreign page goes back to its owner, a
@@ -417,18 +428,26 @@ fn acquire_resource(ctx: &Ctx, arg: u64) -> R {
         let old = {
             let mut fm = dom.foreign.lock();
             s2_map(dom, gfn, pa, false)?;
-            fm.insert(gfn, ForeignMap::new(owner.clone()))
+            fm.insert(gfn, ForeignMap::new(owner.clone(), None))
         };
         drop(old);
     }
     Ok(0)
 }
 
-/// Give back a domU's own page at `gfn`: unmapped, then freed.
+/// Give back a domU's own page at `gfn`: unmapped, then freed. A page
+/// another domain maps stays (`-EBUSY`): freeing it would hand that
+/// mapping someone else's memory later.
 fn release_page(dom: &Domain, gfn: u64) -> Result<(), i32> {
     let ipa = gfn.checked_mul(4096).ok_or(EINVAL)?;
     let mut s2 = dom.s2.lock();
-    let pa = dom.owned.lock().remove_page(gfn).ok_or(EINVAL)?;
+    let pa = {
+        let mut owned = dom.owned.lock();
+        if dom.pins.lock().contains_key(&gfn) {
+            return Err(EBUSY);
+        }
+        owned.remove_page(gfn).ok_or(EINVAL)?
+    };
     // The TLBs forget the page before anyone else can get it.
     let _ = s2.unmap(&mut Tables::of(dom), ipa, 4096);
     drop(s2);
@@ -548,7 +567,7 @@ fn guest_reservation(ctx: &Ctx, target: &Domain, op: u32, r: &XenMemoryReservati
             break;
         }
         if op == XENMEM_decrease_reservation {
-            if (gfn..gfn + pages).any(|g| !own_ram(target, g)) {
+            if (gfn..gfn + pages).any(|g| !own_ram(target, g) || target.pins.lock().contains_key(&g)) {
                 break;
             }
             for g in gfn..gfn + pages {
@@ -616,11 +635,17 @@ struct Mapper<'a> {
     mapper: &'a Domain,
     granter: &'a Domain,
     owner: Option<DomRef>,
+    /// The granter's frame `granter_frame` last resolved (pinned on map).
+    granted_gfn: Option<u64>,
 }
 
 impl<'a> Mapper<'a> {
     fn local(dom: &'a Domain) -> Self {
-        Mapper { mapper: dom, granter: dom, owner: None }
+        Mapper { mapper: dom, granter: dom, owner: None, granted_gfn: None }
+    }
+
+    fn cross(mapper: &'a Domain, granter: &'a DomRef) -> Self {
+        Mapper { mapper, granter, owner: Some(granter.clone()), granted_gfn: None }
     }
 }
 
@@ -630,17 +655,22 @@ impl GrantMapper for Mapper<'_> {
         if !own_ram(self.granter, gfn) || self.granter.foreign.lock().contains_key(&gfn) {
             return Err(GNTST_bad_page);
         }
+        self.granted_gfn = Some(gfn);
         DomMem(self.granter).pa(gfn * 4096, !readonly).map_err(|_| GNTST_bad_page)
     }
 
     fn map_host(&mut self, host_gfn: u64, pa: u64, readonly: bool) -> Result<(), i16> {
+        let pin = match (&self.owner, self.granted_gfn) {
+            (Some(o), Some(g)) => Some(pin_owned(o, g, pa).ok_or(GNTST_bad_page)?),
+            _ => None,
+        };
         let mut f = self.mapper.foreign.lock();
         if f.contains_key(&host_gfn) {
             return Err(GNTST_general_error); // a foreign page sits there
         }
         s2_map(self.mapper, host_gfn, pa, readonly).map_err(|_| GNTST_general_error)?;
-        if let Some(o) = &self.owner {
-            f.insert(host_gfn, ForeignMap::new(o.clone()));
+        if let Some(p) = pin {
+            f.insert(host_gfn, p);
         }
         Ok(())
     }
@@ -681,7 +711,7 @@ fn map_one(dom: &Domain, op: &mut GnttabMapGrantRef) {
         }
         Some(granter) => {
             let (mut m, mut t) = lock_pair(dom, &granter);
-            let mut b = Mapper { mapper: dom, granter: &granter, owner: Some(granter.clone()) };
+            let mut b = Mapper::cross(dom, &granter);
             grant::map_grant_ref(me, &mut m.maptrack, Some(&mut t.table), op, &mut b);
         }
     }
@@ -696,7 +726,7 @@ fn unmap_one(dom: &Domain, op: &mut GnttabUnmapGrantRef) {
     match granter {
         Some(g) => {
             let (mut m, mut t) = lock_pair(dom, &g);
-            let mut b = Mapper { mapper: dom, granter: &g, owner: Some(g.clone()) };
+            let mut b = Mapper::cross(dom, &g);
             grant::unmap_grant_ref(&mut m.maptrack, Some(&mut t.table), op, &mut b);
         }
         None => {
