@@ -972,6 +972,44 @@ impl Privcmd {
     }
 }
 
+/// `struct privcmd_mmap_resource { __u16 dom; __u32 type, id, idx; __u64 num, addr; }`.
+#[repr(C)]
+struct MmapResource {
+    dom: u16,
+    r#type: u32,
+    id: u32,
+    idx: u32,
+    num: u64,
+    addr: u64,
+}
+// SAFETY: the layout of `struct privcmd_mmap_resource` (32 bytes, C padding after `dom`);
+// IOCTL_PRIVCMD_MMAP_RESOURCE = 'P' 7.
+unsafe impl IoctlArg for MmapResource {
+    const TYPE: u8 = b'P';
+    const NR: u8 = 7;
+}
+
+/// `IOCTL_PRIVCMD_MMAP_RESOURCE`.
+pub const IOCTL_PRIVCMD_MMAP_RESOURCE: u32 = MmapResource::REQUEST;
+
+impl Privcmd {
+    /// Maps frames `idx..idx + num` of resource (`type`, `id`) of `domid` read-write, as
+    /// libxenforeignmemory's `map_resource` (one `IOCTL_PRIVCMD_MMAP_RESOURCE`, which Linux
+    /// turns into `XENMEM_acquire_resource`), e.g. a domain's grant-table frames
+    /// (`XENMEM_resource_grant_table`).
+    pub fn map_resource(&self, domid: DomId, r#type: u32, id: u32, idx: u32, num: usize) -> io::Result<Page> {
+        if num == 0 || num > FOREIGN_BATCH_MAX {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        let page = Page::map(&self.0, 0, num * XEN_PAGE_SIZE, true).map_err(ctx("mmap of /dev/xen/privcmd"))?;
+        let mut r = MmapResource { dom: domid, r#type, id, idx, num: num as u64, addr: page.addr() };
+        ioctl(&self.0, &mut r).map_err(ctx(format_args!(
+            "IOCTL_PRIVCMD_MMAP_RESOURCE(domain {domid}, type {type}, id {id}, frames {idx}+{num})"
+        )))?;
+        Ok(page)
+    }
+}
+
 impl Page {
     /// Copies `data` to `offset` with plain (non-volatile) stores, for pages nobody else
     /// accesses meanwhile, such as a paused domain's memory being loaded by its builder.
@@ -1037,6 +1075,12 @@ pub fn setsid() -> io::Result<()> {
 #[cfg(test)]
 mod build_tests {
     use super::*;
+
+    #[test]
+    fn resource_request() {
+        assert_eq!(size_of::<MmapResource>(), 32);
+        assert_eq!(IOCTL_PRIVCMD_MMAP_RESOURCE, 0x0020_5007);
+    }
 
     #[test]
     fn batch_limits() {

@@ -596,3 +596,61 @@ pub fn vcpu_row(name: Option<&str>, domid: u32, v: &VcpuInfo, nr_cpus: usize) ->
     o.push('\n');
     o
 }
+
+/// What `xl list -l` shows of one domain (a subset of libxl's
+/// `libxl_domain_config`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DomainDetails {
+    /// The domain id.
+    pub domid: u32,
+    /// `c_info.name` (None: no name in xenstore).
+    pub name: Option<String>,
+    /// `c_info.type`.
+    pub domain_type: String,
+    /// `c_info.uuid`.
+    pub uuid: String,
+    /// `b_info.max_vcpus`.
+    pub max_vcpus: u32,
+    /// vCPUs online at boot (`b_info.avail_vcpus`).
+    pub avail_vcpus: u32,
+    /// `b_info.max_memkb`.
+    pub max_memkb: u64,
+    /// `b_info.target_memkb`.
+    pub target_memkb: u64,
+}
+
+/// `xl list -l` (JSON output format): an array with each domain's id and
+/// configuration, indented as libxl's yajl generator does.
+pub fn list_long(domains: &[DomainDetails]) -> String {
+    let items: Vec<String> = domains.iter().map(details_json).collect();
+    if items.is_empty() {
+        return "[\n\n]\n".to_string();
+    }
+    format!("[\n{}\n]\n", items.join(",\n"))
+}
+
+fn details_json(d: &DomainDetails) -> String {
+    let name = match &d.name {
+        Some(n) => crate::domain::json_str(n),
+        None => "null".into(),
+    };
+    let avail: Vec<String> = (0..d.avail_vcpus)
+        .map(|i| format!("                    {i}"))
+        .collect();
+    let avail = if avail.is_empty() {
+        "[\n\n                ]".to_string()
+    } else {
+        format!("[\n{}\n                ]", avail.join(",\n"))
+    };
+    format!(
+        "    {{\n        \"domid\": {},\n        \"config\": {{\n            \"c_info\": {{\n                \"type\": {},\n                \"name\": {},\n                \"uuid\": {}\n            }},\n            \"b_info\": {{\n                \"max_vcpus\": {},\n                \"avail_vcpus\": {},\n                \"max_memkb\": {},\n                \"target_memkb\": {}\n            }}\n        }}\n    }}",
+        d.domid,
+        crate::domain::json_str(&d.domain_type),
+        name,
+        crate::domain::json_str(&d.uuid),
+        d.max_vcpus,
+        avail,
+        d.max_memkb,
+        d.target_memkb
+    )
+}

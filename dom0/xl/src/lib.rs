@@ -7,14 +7,20 @@
 //! * [`format`]: `xl list` / `info` / `uptime` / `vcpu-list` output
 //! * [`run`]: executes a command against a [`run::Hypervisor`]
 //! * [`backend`]: the [`run::Hypervisor`] of dom0: hypercalls through
-//!   `/dev/xen/privcmd` (`unsafe` only in [`backend::sys`])
+//!   `/dev/xen/privcmd` (`unsafe` only in [`backend::sys`]), xenstore, the
+//!   domain builder, destroy, shutdown, console and the per-domain monitor
+//! * [`build`]: the builder's pure parts (Image header, memory layout,
+//!   device tree, xenstore entries)
+//! * [`monitor`]: what happens to a domain that stopped
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod backend;
+pub mod build;
 pub mod cli;
 mod cmdtable;
 pub mod config;
 pub mod domain;
 pub mod format;
+pub mod monitor;
 pub mod run;

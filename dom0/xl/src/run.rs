@@ -7,7 +7,8 @@ use crate::cli::{find_domain, help, Command, ConsoleType, CreateArgs, Invocation
 use crate::config::Config;
 use crate::domain::DomainConfig;
 use crate::format::{
-    self, DomainInfo, ListOptions, NodeInfo, PhysInfo, UptimeEntry, VcpuInfo, VersionInfo,
+    self, DomainDetails, DomainInfo, ListOptions, NodeInfo, PhysInfo, UptimeEntry, VcpuInfo,
+    VersionInfo,
 };
 
 /// A hypervisor-side failure.
@@ -17,6 +18,16 @@ pub enum HvError {
     NotSupported,
     /// It failed; the message is printed as is (with a newline).
     Failed(String),
+}
+
+impl HvError {
+    /// The text printed for it.
+    pub fn message(self) -> String {
+        match self {
+            HvError::NotSupported => "not supported yet".into(),
+            HvError::Failed(m) => m,
+        }
+    }
 }
 
 /// Result of hypervisor calls.
@@ -54,16 +65,33 @@ pub trait Hypervisor {
     fn now_hms(&mut self) -> String {
         "00:00:00".to_string()
     }
-    /// Build and start a domain.
-    fn create(&mut self, config: &DomainConfig, args: &CreateArgs) -> HvResult<u32> {
+    /// Prints `msg` to stderr right away, if this hypervisor streams its
+    /// output (the real one does; returning false keeps `msg` in the
+    /// [`Output`]).
+    fn emit(&mut self, msg: &str) -> bool {
+        false
+    }
+    /// Build and start a domain (`text` is the config as parsed, for the
+    /// monitor to rebuild from).
+    fn create(&mut self, config: &DomainConfig, args: &CreateArgs, text: &[u8]) -> HvResult<u32> {
         Err(HvError::NotSupported)
     }
     /// `xl destroy`
     fn destroy(&mut self, domid: u32, force: bool) -> HvResult<()> {
         Err(HvError::NotSupported)
     }
-    /// `xl shutdown` / `xl reboot` of one domain.
-    fn shutdown(&mut self, domid: u32, reboot: bool, fallback: bool, wait: bool) -> HvResult<()> {
+    /// `xl shutdown` / `xl reboot` of these domains; `wait` counts `-w`.
+    fn shutdown(
+        &mut self,
+        domids: &[u32],
+        reboot: bool,
+        fallback: bool,
+        wait: u32,
+    ) -> HvResult<()> {
+        Err(HvError::NotSupported)
+    }
+    /// What `xl list -l` shows of a domain.
+    fn domain_details(&mut self, domid: u32) -> HvResult<DomainDetails> {
         Err(HvError::NotSupported)
     }
     /// `xl pause`
@@ -207,7 +235,11 @@ pub fn create(
         out.stdout.push_str(&resolved.config.to_json());
         return out;
     }
-    match hv.create(&resolved.config, args) {
+    // What is said so far comes before the build's own messages.
+    if hv.emit(&out.stderr) {
+        out.stderr.clear();
+    }
+    match hv.create(&resolved.config, args, &data) {
         Ok(_) => out,
         Err(e) => {
             let f = hv_fail("create", e);
@@ -270,7 +302,7 @@ fn run_inner(
             numa,
             domain,
         } => {
-            if *long || *cpupool || *numa {
+            if *cpupool || *numa {
                 return Err(Output::fail(not_supported("list"), 1));
             }
             let doms = hv.list_domains().map_err(|e| hv_fail("list", e))?;
@@ -289,6 +321,18 @@ fn run_inner(
                     }
                 }
             };
+            if *long {
+                // libxl skips a domain whose configuration it cannot retrieve.
+                let details: Vec<DomainDetails> = shown
+                    .iter()
+                    .filter_map(|d| match hv.domain_details(d.domid) {
+                        Err(HvError::NotSupported) => Some(Err(())),
+                        r => r.ok().map(Ok),
+                    })
+                    .collect::<Result<_, ()>>()
+                    .map_err(|()| Output::fail(not_supported("list"), 1))?;
+                return ok(format::list_long(&details));
+            }
             ok(format::list(
                 &shown,
                 ListOptions {
@@ -391,6 +435,14 @@ fn run_inner(
         }
         Command::Destroy { force, domain } => {
             let id = lookup(hv, "destroy", domain)?;
+            if id == 0 && !*force {
+                return Err(Output::fail(
+                    "Not destroying domain 0; use -f to force.\n\
+                     This can only be done when using a disaggregated hardware domain and toolstack.\n\n"
+                        .into(),
+                    1,
+                ));
+            }
             hv.destroy(id, *force).map_err(|e| hv_fail("destroy", e))?;
             ok(String::new())
         }
@@ -408,21 +460,25 @@ fn run_inner(
             } else {
                 vec![lookup(hv, cmd, domain.as_deref().unwrap_or_default())?]
             };
-            for id in ids {
-                hv.shutdown(id, *reboot, *fallback, *wait > 0)
-                    .map_err(|e| hv_fail(cmd, e))?;
+            hv.shutdown(&ids, *reboot, *fallback, *wait)
+                .map_err(|e| hv_fail(cmd, e))?;
+            ok(String::new())
+        }
+        Command::Pause(d) | Command::Unpause(d) => {
+            let pause = matches!(&inv.command, Command::Pause(_));
+            let cmd = if pause { "pause" } else { "unpause" };
+            let id = lookup(hv, cmd, d)?;
+            let r = if pause { hv.pause(id) } else { hv.unpause(id) };
+            match r {
+                Ok(()) => ok(String::new()),
+                // xl ignores libxl's result: the message, but success.
+                Err(HvError::Failed(m)) => Ok(Output {
+                    stdout: String::new(),
+                    stderr: format!("{m}\n"),
+                    code: 0,
+                }),
+                Err(e) => Err(hv_fail(cmd, e)),
             }
-            ok(String::new())
-        }
-        Command::Pause(d) => {
-            let id = lookup(hv, "pause", d)?;
-            hv.pause(id).map_err(|e| hv_fail("pause", e))?;
-            ok(String::new())
-        }
-        Command::Unpause(d) => {
-            let id = lookup(hv, "unpause", d)?;
-            hv.unpause(id).map_err(|e| hv_fail("unpause", e))?;
-            ok(String::new())
         }
         Command::Console {
             console_type,
@@ -433,9 +489,10 @@ fn run_inner(
             match hv.console(id, *console_type, *num) {
                 Ok(()) => ok(String::new()),
                 Err(HvError::NotSupported) => Err(Output::fail(not_supported("console"), 1)),
-                Err(HvError::Failed(_)) => {
+                Err(HvError::Failed(m)) if m.is_empty() => {
                     Err(Output::fail("Unable to attach console\n".into(), 1))
                 }
+                Err(HvError::Failed(m)) => Err(Output::fail(format!("{m}\n"), 1)),
             }
         }
         Command::Dmesg { clear } => {

@@ -1,13 +1,22 @@
-//! The privcmd backend: [`Hypervisor`] for xl's read-only commands (`list`,
-//! `info`, `uptime`, `vcpu-list`, `dmesg`, `domid`, `domname`), issuing the
-//! hypercalls libxl and libxc issue for them, through Linux's
-//! `/dev/xen/privcmd`.
+//! The privcmd backend: [`Hypervisor`] for xl's commands, issuing the
+//! hypercalls libxl and libxc issue for them through Linux's
+//! `/dev/xen/privcmd`, and xenstore requests as libxl makes them.
 //!
-//! * [`xc`]: the libxc calls (sysctl, domctl, xen_version, memory_op)
-//! * [`xencall`]: the hypercall interface they use, and the check of every
-//!   pointer a hypercall carries
+//! * [`xc`]: the libxc calls (sysctl, domctl, xen_version, memory_op,
+//!   event channel, HVM and scheduler ops)
+//! * [`xencall`]: the hypercall interface they use, the check of every
+//!   pointer a hypercall carries, and writes into guest memory
+//!   ([`xencall::GuestMem`])
 //! * [`sys`]: the real one, `/dev/xen/privcmd` (xl's only `unsafe` code)
-//! * [`xenstore`]: domain names and start times
+//! * [`xenstore`]: the xenstore client
+//! * `create`: the domain builder (`xl create`)
+//! * `manage`: destroy, pause, shutdown/reboot, console, `list -l`
+//! * [`monitor`]: the per-domain monitor left by `xl create`
+//! * [`process`]: spawning the monitor, the console's terminal relay
+//!
+//! The parts outside the hypervisor (xenstore, files, clock, terminal,
+//! processes) are behind [`Host`], so the tests run everything against a
+//! fake hypervisor and an in-memory xenstore.
 //!
 //! Domain names come from xenstore (`/local/domain/<id>/name`) as libxl
 //! reads them. When no xenstore answers (no xenstored in dom0: no
@@ -16,12 +25,18 @@
 //! domain has no name, which xl prints as `(null)`, as libxl's NULL name.
 
 pub mod abi;
+mod create;
+mod manage;
+pub mod monitor;
+pub mod process;
 #[allow(unsafe_code)]
 pub mod sys;
 pub mod xc;
 pub mod xencall;
 pub mod xenstore;
 
+#[cfg(test)]
+mod domu_tests;
 #[cfg(test)]
 mod fake;
 #[cfg(test)]
@@ -30,23 +45,92 @@ mod tests;
 use xen_abi::domctl::*;
 use xen_abi::version::*;
 
+use crate::cli::{ConsoleType, CreateArgs};
+use crate::domain::DomainConfig;
 use crate::format::{
-    DomainInfo, DomainState, NodeInfo, PhysInfo, ShutdownReason, VcpuInfo, VersionInfo,
+    DomainDetails, DomainInfo, DomainState, NodeInfo, PhysInfo, ShutdownReason, VcpuInfo,
+    VersionInfo,
 };
 use crate::run::{HvError, HvResult, Hypervisor};
-use xencall::{Errno, Xencall};
-use xenstore::XsError;
+use std::time::Duration;
+use xencall::{Errno, GuestMem, Xencall};
+use xenstore::{Xs, XsError, XBT_NULL};
 
-/// What xl reads outside the hypervisor.
+/// What `xl create` hands the per-domain monitor process.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MonitorSpec {
+    /// The domain to watch.
+    pub domid: u32,
+    /// Its name (the log is `/var/log/xen/xl-<name>.log`).
+    pub name: String,
+    /// Where the config came from (for messages when it is parsed again).
+    pub source: String,
+    /// The config text, overrides appended (what a restart builds from).
+    pub text: Vec<u8>,
+}
+
+/// One step of an attached console.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pump {
+    /// Bytes were relayed; call again.
+    Data,
+    /// Nothing happened within the timeout; call again.
+    Idle,
+    /// The user typed the escape character (Ctrl-]).
+    Escape,
+    /// The pty hung up or failed (xenconsoled closed it).
+    PtyGone,
+}
+
+/// A console attached to a pty: the local terminal (raw while attached if
+/// it is one) relayed both ways. Dropping it restores the terminal.
+pub trait ConsoleSession {
+    /// Relays whatever arrives within `timeout`.
+    fn pump(&mut self, timeout: Duration) -> std::io::Result<Pump>;
+    /// Switches to another pty (xenconsoled gave the domain a new one).
+    fn reopen(&mut self, tty: &str) -> std::io::Result<()>;
+}
+
+/// What xl uses outside the hypervisor.
 pub trait Host {
     /// `uname(2)`.
     fn uname(&mut self) -> Option<NodeInfo>;
     /// The first field of `/proc/uptime`, as `strtoul` reads it.
     fn dom0_uptime(&mut self) -> Option<u64>;
+    /// Time since the epoch.
+    fn clock(&mut self) -> Duration;
     /// Seconds since the epoch.
-    fn now(&mut self) -> u64;
+    fn now(&mut self) -> u64 {
+        self.clock().as_secs()
+    }
+    /// The xenstore connection.
+    fn xs(&mut self) -> &mut dyn Xs;
     /// `xs_read(path)`.
-    fn xs_read(&mut self, path: &str) -> Result<String, XsError>;
+    fn xs_read(&mut self, path: &str) -> Result<String, XsError> {
+        self.xs().read(XBT_NULL, path)
+    }
+    /// A file's bytes (kernel, ramdisk).
+    fn read_file(&mut self, path: &str) -> std::io::Result<Vec<u8>>;
+    /// Random bytes (UUIDs, the guest's `rng-seed`).
+    fn random(&mut self, buf: &mut [u8]);
+    /// Waits.
+    fn sleep(&mut self, d: Duration);
+    /// Prints to stderr now (progress of long commands).
+    fn eprint(&mut self, msg: &str);
+    /// Starts the background monitor of a new domain (`xl create` without
+    /// `-F`/`-e`); returns its pid.
+    fn spawn_monitor(&mut self, m: &MonitorSpec) -> Result<u32, String>;
+    /// Attaches the local terminal to the pty at `tty`.
+    fn open_console(&mut self, tty: &str) -> std::io::Result<Box<dyn ConsoleSession>>;
+    /// This process's id.
+    fn pid(&mut self) -> u32 {
+        std::process::id()
+    }
+    /// Domain ids destroyed within libxl's reuse timeout (its domid
+    /// history), which a new domain must not get.
+    fn recent_domids(&mut self) -> Vec<u32>;
+    /// Records that `domid` is being destroyed.
+    fn mark_domid_recent(&mut self, domid: u32);
 }
 
 /// The real [`Host`]: libc, procfs, the clock, [`xenstore::Xenstore`].
@@ -63,13 +147,51 @@ impl Host for SystemHost {
         let s = std::fs::read_to_string("/proc/uptime").ok()?;
         Some(strtoul(s.split(' ').next().unwrap_or_default()))
     }
-    fn now(&mut self) -> u64 {
+    fn clock(&mut self) -> Duration {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())
+            .unwrap_or_default()
     }
-    fn xs_read(&mut self, path: &str) -> Result<String, XsError> {
-        self.xs.read(path)
+    fn xs(&mut self) -> &mut dyn Xs {
+        &mut self.xs
+    }
+    fn read_file(&mut self, path: &str) -> std::io::Result<Vec<u8>> {
+        std::fs::read(path)
+    }
+    fn random(&mut self, buf: &mut [u8]) {
+        use std::io::Read;
+        let ok = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(buf));
+        if ok.is_err() {
+            // No /dev/urandom: the clock is all there is (UUIDs stay distinct).
+            let t = self.clock().as_nanos() as u64 ^ u64::from(std::process::id()) << 32;
+            for (i, b) in buf.iter_mut().enumerate() {
+                *b = (t.rotate_left(i as u32 * 8) ^ (i as u64).wrapping_mul(0x9e37_79b9)) as u8;
+            }
+        }
+    }
+    fn sleep(&mut self, d: Duration) {
+        std::thread::sleep(d);
+    }
+    fn eprint(&mut self, msg: &str) {
+        use std::io::Write;
+        let _ = std::io::stderr().write_all(msg.as_bytes());
+    }
+    fn spawn_monitor(&mut self, m: &MonitorSpec) -> Result<u32, String> {
+        process::spawn_monitor(m)
+    }
+    fn open_console(&mut self, tty: &str) -> std::io::Result<Box<dyn ConsoleSession>> {
+        Ok(Box::new(process::TermConsole::open(tty)?))
+    }
+    fn recent_domids(&mut self) -> Vec<u32> {
+        let now = self.dom0_uptime().unwrap_or(0);
+        process::DomidHistory::load(now).ids()
+    }
+    fn mark_domid_recent(&mut self, domid: u32) {
+        let now = self.dom0_uptime().unwrap_or(0);
+        let mut h = process::DomidHistory::load(now);
+        h.add(now, domid);
+        // Best effort, as a lost entry only allows an early reuse.
+        let _ = h.save();
     }
 }
 
@@ -162,6 +284,11 @@ pub struct Backend<X, H> {
 }
 
 impl<X: Xencall, H: Host> Backend<X, H> {
+    /// The host side (tests inspect their fake through it).
+    pub fn host(&mut self) -> &mut H {
+        &mut self.host
+    }
+
     /// A backend over `xc` (or the error opening it, reported by every
     /// command that needs the hypervisor).
     pub fn new(xc: Result<X, String>, host: H) -> Self {
@@ -192,7 +319,80 @@ fn fail(what: &str, e: Errno) -> HvError {
     HvError::Failed(format!("{what}: {}", strerror(e)))
 }
 
-impl<X: Xencall, H: Host> Hypervisor for Backend<X, H> {
+impl<X: Xencall + GuestMem, H: Host> Hypervisor for Backend<X, H> {
+    fn emit(&mut self, msg: &str) -> bool {
+        self.host.eprint(msg);
+        true
+    }
+
+    fn create(&mut self, config: &DomainConfig, args: &CreateArgs, text: &[u8]) -> HvResult<u32> {
+        for (key, n) in [("disk", config.disk.len()), ("vif", config.vif.len())] {
+            if n > 0 {
+                self.host.eprint(&format!(
+                    "xl: warning: `{key}' devices are not supported yet: domain {} gets none\n",
+                    config.name
+                ));
+            }
+        }
+        let domid = self.build(config, args.paused).map_err(HvError::Failed)?;
+        if args.monitor && args.daemonize {
+            let spec = MonitorSpec {
+                domid,
+                name: config.name.clone(),
+                source: args.config_file.clone().unwrap_or_default(),
+                text: text.to_vec(),
+            };
+            if let Err(e) = self.host.spawn_monitor(&spec) {
+                self.host.eprint(&format!("{e}\n"));
+            }
+        }
+        if args.console {
+            self.console_cmd(domid, None, 0)?;
+        }
+        if args.monitor && !args.daemonize {
+            self.monitor(domid, config);
+        }
+        Ok(domid)
+    }
+
+    fn destroy(&mut self, domid: u32, _force: bool) -> HvResult<()> {
+        self.destroy_cmd(domid)
+    }
+
+    fn shutdown(
+        &mut self,
+        domids: &[u32],
+        reboot: bool,
+        fallback: bool,
+        wait: u32,
+    ) -> HvResult<()> {
+        for &d in domids {
+            self.request_shutdown(d, reboot, fallback)
+                .map_err(HvError::Failed)?;
+        }
+        if wait > 0 {
+            self.wait_stopped(domids, reboot, wait)
+                .map_err(HvError::Failed)?;
+        }
+        Ok(())
+    }
+
+    fn pause(&mut self, domid: u32) -> HvResult<()> {
+        self.pause_cmd(domid, true)
+    }
+
+    fn unpause(&mut self, domid: u32) -> HvResult<()> {
+        self.pause_cmd(domid, false)
+    }
+
+    fn console(&mut self, domid: u32, ty: Option<ConsoleType>, num: i32) -> HvResult<()> {
+        self.console_cmd(domid, ty, num)
+    }
+
+    fn domain_details(&mut self, domid: u32) -> HvResult<DomainDetails> {
+        self.details(domid)
+    }
+
     fn list_domains(&mut self) -> HvResult<Vec<DomainInfo>> {
         let mut out = Vec::new();
         let mut first = 0u32;

@@ -10,7 +10,7 @@ use std::io;
 
 use xen_sys::{HypercallBuf, HypercallDev};
 
-use super::xencall::{check, Buf, Errno, Mem, Xencall};
+use super::xencall::{check, Buf, Errno, GuestMem, Mem, Xencall};
 use crate::format::NodeInfo;
 
 /// `/dev/xen/privcmd` and this process's hypercall buffers.
@@ -25,7 +25,11 @@ impl Privcmd {
     /// libxencall's `xencall_open`.
     pub fn open() -> io::Result<Privcmd> {
         let fd = xen_sys::Privcmd::open_plain()?;
-        Ok(Privcmd { fd, bufdev: HypercallDev::open().ok(), bufs: Vec::new() })
+        Ok(Privcmd {
+            fd,
+            bufdev: HypercallDev::open().ok(),
+            bufs: Vec::new(),
+        })
     }
 
     fn buf(&self, b: Buf) -> &HypercallBuf {
@@ -81,6 +85,41 @@ impl Xencall for Privcmd {
         // (`&mut self`).
         let r = unsafe { self.fd.hypercall(op, args) };
         r.map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))
+    }
+}
+
+impl GuestMem for Privcmd {
+    fn write_guest(&mut self, domid: u32, gfn: u64, data: &[u8]) -> Result<(), Errno> {
+        let page = xen_sys::XEN_PAGE_SIZE;
+        let chunk = xen_sys::FOREIGN_BATCH_MAX * page;
+        let domid = u16::try_from(domid).map_err(|_| libc::EINVAL)?;
+        for (i, part) in data.chunks(chunk).enumerate() {
+            let first = gfn + (i * xen_sys::FOREIGN_BATCH_MAX) as u64;
+            let gfns: Vec<u64> = (first..).take(part.len().div_ceil(page)).collect();
+            let map = self
+                .fd
+                .map_foreign_batch(domid, &gfns)
+                .map_err(|e| xen_sys::errno(&e).unwrap_or(libc::EIO))?;
+            map.copy_in(0, part);
+            // Unmapped here (remove_from_physmap of each page) before the next chunk.
+            drop(map);
+        }
+        Ok(())
+    }
+
+    fn write_grant_table(&mut self, domid: u32, offset: usize, data: &[u8]) -> Result<(), Errno> {
+        use xen_abi::memory::{XENMEM_resource_grant_table, XENMEM_resource_grant_table_id_shared};
+        let domid = u16::try_from(domid).map_err(|_| libc::EINVAL)?;
+        let ty = u32::from(XENMEM_resource_grant_table);
+        let map = self
+            .fd
+            .map_resource(domid, ty, XENMEM_resource_grant_table_id_shared, 0, 1)
+            .map_err(|e| xen_sys::errno(&e).unwrap_or(libc::EIO))?;
+        if offset + data.len() > map.len() {
+            return Err(libc::EINVAL);
+        }
+        map.copy_in(offset, data);
+        Ok(())
     }
 }
 

@@ -11,41 +11,24 @@ use xen_abi::xen::{HYPERVISOR_domctl, HYPERVISOR_sysctl, HYPERVISOR_xen_version}
 use zerocopy::IntoBytes;
 
 use super::abi::*;
-use super::fake::{FakeDomain, FakeVcpu, FakeXen};
-use super::xencall::{check, Mem, Xencall};
-use super::xenstore::XsError;
+use super::fake::{FakeDomain, FakeHost, FakeVcpu, FakeXen};
+use super::xencall::{check, GuestMem, Mem, Xencall};
+use super::xenstore::Xs;
 use super::*;
 use crate::run::run;
 
-struct FakeHost {
-    names: Option<Vec<(String, String)>>,
-    reads: Vec<String>,
-}
-
-impl Host for FakeHost {
-    fn uname(&mut self) -> Option<NodeInfo> {
-        Some(NodeInfo {
-            host: "(none)".into(),
-            release: "6.1.0-18-cloud-arm64".into(),
-            version: "#1 SMP Debian 6.1.76-1 (2024-02-01)".into(),
-            machine: "aarch64".into(),
-        })
+/// A host whose xenstore holds these (path, value) pairs, or none at all.
+fn host_with(names: Option<Vec<(String, String)>>) -> FakeHost {
+    let mut h = FakeHost::new();
+    match names {
+        None => h.xs.unreachable = true,
+        Some(n) => {
+            for (p, v) in n {
+                h.xs.write(0, &p, &v).unwrap();
+            }
+        }
     }
-    fn dom0_uptime(&mut self) -> Option<u64> {
-        Some(3723)
-    }
-    fn now(&mut self) -> u64 {
-        1_700_000_000
-    }
-    fn xs_read(&mut self, path: &str) -> Result<String, XsError> {
-        self.reads.push(path.to_string());
-        let names = self.names.as_ref().ok_or(XsError::Unreachable)?;
-        names
-            .iter()
-            .find(|(p, _)| p == path)
-            .map(|(_, v)| v.clone())
-            .ok_or(XsError::Error("ENOENT".into()))
-    }
+    h
 }
 
 fn dom(id: u16, pages: u64, vcpus: u32, flags: u32) -> FakeDomain {
@@ -70,7 +53,11 @@ fn dom(id: u16, pages: u64, vcpus: u32, flags: u32) -> FakeDomain {
             hard: 1 << v,
         })
         .collect();
-    FakeDomain { info, vcpus }
+    FakeDomain {
+        info,
+        vcpus,
+        ..Default::default()
+    }
 }
 
 /// Xen 4.17 on QEMU virt, 2 CPUs, 2 GiB, dom0_mem=512M.
@@ -111,13 +98,10 @@ fn xen() -> FakeXen {
 }
 
 fn host() -> FakeHost {
-    FakeHost {
-        names: None,
-        reads: Vec::new(),
-    }
+    host_with(None)
 }
 
-fn xl<X: Xencall, H: Host>(b: &mut Backend<X, H>, line: &str) -> crate::run::Output {
+fn xl<X: Xencall + GuestMem, H: Host>(b: &mut Backend<X, H>, line: &str) -> crate::run::Output {
     let argv: Vec<String> = line.split_whitespace().map(String::from).collect();
     let inv = crate::cli::parse(&argv).unwrap_or_else(|e| panic!("{line}: {e:?}"));
     run(&inv, b, &|p| std::fs::read(p))
@@ -147,13 +131,10 @@ fn names_from_xenstore() {
         1,
         XEN_DOMINF_shutdown | XEN_DOMINF_paused | (3 << 16),
     ));
-    let h = FakeHost {
-        names: Some(vec![
-            ("/local/domain/0/name".into(), "Domain-0".into()),
-            ("/local/domain/3/name".into(), "guest".into()),
-        ]),
-        reads: Vec::new(),
-    };
+    let h = host_with(Some(vec![
+        ("/local/domain/0/name".into(), "Domain-0".into()),
+        ("/local/domain/3/name".into(), "guest".into()),
+    ]));
     let mut b = Backend::new(Ok(x), h);
     let o = xl(&mut b, "list");
     let rows: Vec<&str> = o.stdout.lines().skip(1).collect();
@@ -505,7 +486,7 @@ fn check_refuses() {
         check(HYPERVISOR_domctl, &[x.addr(d), 0, 0, 0, 0], &x),
         Err(EFAULT)
     );
-    dc.cmd = XEN_DOMCTL_destroydomain;
+    dc.cmd = XEN_DOMCTL_shadow_op;
     x.bytes_mut(d)[..144].copy_from_slice(dc.as_bytes());
     assert_eq!(
         check(HYPERVISOR_domctl, &[x.addr(d), 0, 0, 0, 0], &x),

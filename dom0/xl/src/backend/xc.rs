@@ -5,12 +5,20 @@
 
 #![allow(non_upper_case_globals)]
 
+use xen_abi::arch_arm::VcpuGuestContext;
 use xen_abi::domctl::*;
-use xen_abi::memory::{XENMEM_get_sharing_freed_pages, XENMEM_get_sharing_shared_pages};
+use xen_abi::event_channel::{EVTCHNOP_alloc_unbound, EvtchnAllocUnbound};
+use xen_abi::hvm_op::{HVMOP_set_param, XenHvmParam};
+use xen_abi::memory::{
+    XENMEM_get_sharing_freed_pages, XENMEM_get_sharing_shared_pages, XENMEM_populate_physmap,
+    XenMemoryReservation,
+};
+use xen_abi::sched::{SCHEDOP_remote_shutdown, SchedRemoteShutdown};
 use xen_abi::sysctl::*;
 use xen_abi::version::*;
 use xen_abi::xen::{
-    HYPERVISOR_domctl, HYPERVISOR_memory_op, HYPERVISOR_sysctl, HYPERVISOR_xen_version,
+    HYPERVISOR_domctl, HYPERVISOR_event_channel_op, HYPERVISOR_hvm_op, HYPERVISOR_memory_op,
+    HYPERVISOR_sched_op, HYPERVISOR_sysctl, HYPERVISOR_xen_version,
 };
 use zerocopy::{FromBytes, FromZeros, Immutable, IntoBytes};
 
@@ -282,4 +290,199 @@ pub fn getvcpuaffinity<X: Xencall + ?Sized>(
             x.bytes(b[1])[..bytes].to_vec(),
         ))
     })
+}
+
+/// `op(cmd, &s)`: `s` in a hypercall buffer, IN/OUT (memory, event
+/// channel, HVM and scheduler ops take their argument this way).
+fn call_arg<X: Xencall + ?Sized, S: IntoBytes + FromBytes + Immutable>(
+    x: &mut X,
+    op: u64,
+    cmd: u32,
+    s: &mut S,
+) -> Result<i64, Errno> {
+    with_bufs(x, &[size_of::<S>()], |x, b| {
+        let n = size_of::<S>();
+        x.bytes_mut(b[0])[..n].copy_from_slice(s.as_bytes());
+        let addr = x.addr(b[0]);
+        let r = x.hypercall(op, [u64::from(cmd), addr, 0, 0, 0]);
+        s.as_mut_bytes().copy_from_slice(&x.bytes(b[0])[..n]);
+        r
+    })
+}
+
+/// A domctl without a payload (`pausedomain`, `unpausedomain`,
+/// `destroydomain`).
+pub fn domctl_noarg<X: Xencall + ?Sized>(x: &mut X, cmd: u32, domid: u32) -> Result<(), Errno> {
+    let mut d = domctl_op(cmd, domid, &[0u64; 0]);
+    domctl(x, &mut d).map(drop)
+}
+
+/// `xc_domain_create`: `want` 0 lets the hypervisor pick the id, another
+/// asks for that one (`EEXIST` if taken). Returns the id and the
+/// configuration as Xen completed it (`arch.gic_version`,
+/// `arch.clock_frequency`).
+pub fn createdomain<X: Xencall + ?Sized>(
+    x: &mut X,
+    want: u32,
+    config: &XenDomctlCreatedomain,
+) -> Result<(u32, XenDomctlCreatedomain), Errno> {
+    let mut d = domctl_op(XEN_DOMCTL_createdomain, want, config);
+    domctl(x, &mut d)?;
+    Ok((u32::from(d.domain), get(&d.u)))
+}
+
+/// `xc_domain_max_vcpus`: Xen 4.17 allocates the vCPUs here (`max` must
+/// be `createdomain`'s).
+pub fn max_vcpus<X: Xencall + ?Sized>(x: &mut X, domid: u32, max: u32) -> Result<(), Errno> {
+    let mut d = domctl_op(XEN_DOMCTL_max_vcpus, domid, &XenDomctlMaxVcpus { max });
+    domctl(x, &mut d).map(drop)
+}
+
+/// `xc_domain_setmaxmem`.
+pub fn max_mem<X: Xencall + ?Sized>(x: &mut X, domid: u32, max_memkb: u64) -> Result<(), Errno> {
+    let mut d = domctl_op(XEN_DOMCTL_max_mem, domid, &XenDomctlMaxMem { max_memkb });
+    domctl(x, &mut d).map(drop)
+}
+
+/// `XEN_DOMCTL_set_address_size` (libxenguest's `set_mode`): 64 for an
+/// AArch64 guest. Xen makes a new Arm domain AArch32 until told.
+pub fn set_address_size<X: Xencall + ?Sized>(
+    x: &mut X,
+    domid: u32,
+    bits: u32,
+) -> Result<(), Errno> {
+    let mut d = domctl_op(XEN_DOMCTL_set_address_size, domid, &bits);
+    domctl(x, &mut d).map(drop)
+}
+
+/// `xc_set_paging_mempool_size`: bytes of Xen's stage-2 table pool.
+pub fn set_paging_mempool_size<X: Xencall + ?Sized>(
+    x: &mut X,
+    domid: u32,
+    bytes: u64,
+) -> Result<(), Errno> {
+    let mut d = domctl_op(XEN_DOMCTL_set_paging_mempool_size, domid, &bytes);
+    domctl(x, &mut d).map(drop)
+}
+
+/// `xc_domain_cacheflush`.
+pub fn cacheflush<X: Xencall + ?Sized>(
+    x: &mut X,
+    domid: u32,
+    start_pfn: u64,
+    nr_pfns: u64,
+) -> Result<(), Errno> {
+    let c = XenDomctlCacheflush { start_pfn, nr_pfns };
+    let mut d = domctl_op(XEN_DOMCTL_cacheflush, domid, &c);
+    domctl(x, &mut d).map(drop)
+}
+
+/// `xc_vcpu_setcontext`: the context in a second hypercall buffer.
+pub fn setvcpucontext<X: Xencall + ?Sized>(
+    x: &mut X,
+    domid: u32,
+    vcpu: u32,
+    ctxt: &VcpuGuestContext,
+) -> Result<(), Errno> {
+    let n = size_of::<VcpuGuestContext>();
+    with_bufs(x, &[size_of::<XenDomctl>(), n], |x, b| {
+        x.bytes_mut(b[1])[..n].copy_from_slice(ctxt.as_bytes());
+        let c = XenDomctlVcpucontext {
+            vcpu,
+            _pad0: 0,
+            ctxt: x.addr(b[1]),
+        };
+        let mut d = domctl_op(XEN_DOMCTL_setvcpucontext, domid, &c);
+        call_struct(x, b[0], HYPERVISOR_domctl, &mut d).map(drop)
+    })
+}
+
+/// `xc_domain_getinfolist(domid, 1)` for exactly `domid`: `None` if it does
+/// not exist.
+pub fn getdomaininfo<X: Xencall + ?Sized>(
+    x: &mut X,
+    domid: u32,
+) -> Result<Option<XenDomctlGetdomaininfo>, Errno> {
+    let l = getdomaininfolist(x, domid, 1)?;
+    Ok(l.into_iter().find(|d| u32::from(d.domain) == domid))
+}
+
+/// `xc_domain_populate_physmap`: `order`-sized extents at `gfns` in
+/// `domid`. Returns how many extents Xen populated (fewer than asked when
+/// it ran out, as Xen reports a partial success).
+pub fn populate_physmap<X: Xencall + ?Sized>(
+    x: &mut X,
+    domid: u32,
+    order: u32,
+    gfns: &[u64],
+) -> Result<usize, Errno> {
+    let n = gfns.len();
+    with_bufs(x, &[size_of::<XenMemoryReservation>(), n * 8], |x, b| {
+        x.bytes_mut(b[1])[..n * 8].copy_from_slice(gfns.as_bytes());
+        let r = XenMemoryReservation {
+            extent_start: x.addr(b[1]),
+            nr_extents: n as u64,
+            extent_order: order,
+            mem_flags: 0,
+            domid: domid as u16,
+            _pad0: [0; 6],
+        };
+        x.bytes_mut(b[0])[..size_of::<XenMemoryReservation>()].copy_from_slice(r.as_bytes());
+        let addr = x.addr(b[0]);
+        let done = x.hypercall(
+            HYPERVISOR_memory_op,
+            [u64::from(XENMEM_populate_physmap), addr, 0, 0, 0],
+        )?;
+        Ok(usize::try_from(done).unwrap_or(0).min(n))
+    })
+}
+
+/// `xc_evtchn_alloc_unbound(dom, remote)`: the new port in `dom`.
+pub fn evtchn_alloc_unbound<X: Xencall + ?Sized>(
+    x: &mut X,
+    dom: u32,
+    remote: u32,
+) -> Result<u32, Errno> {
+    let mut a = EvtchnAllocUnbound {
+        dom: dom as u16,
+        remote_dom: remote as u16,
+        port: 0,
+    };
+    call_arg(
+        x,
+        HYPERVISOR_event_channel_op,
+        EVTCHNOP_alloc_unbound,
+        &mut a,
+    )?;
+    Ok(a.port)
+}
+
+/// `xc_hvm_param_set`.
+pub fn hvm_set_param<X: Xencall + ?Sized>(
+    x: &mut X,
+    domid: u32,
+    index: u32,
+    value: u64,
+) -> Result<(), Errno> {
+    let mut p = XenHvmParam {
+        domid: domid as u16,
+        pad: 0,
+        index,
+        value,
+    };
+    call_arg(x, HYPERVISOR_hvm_op, HVMOP_set_param, &mut p).map(drop)
+}
+
+/// `xc_domain_shutdown`: `SCHEDOP_remote_shutdown`.
+pub fn remote_shutdown<X: Xencall + ?Sized>(
+    x: &mut X,
+    domid: u32,
+    reason: u32,
+) -> Result<(), Errno> {
+    let mut s = SchedRemoteShutdown {
+        domain_id: domid as u16,
+        _pad0: 0,
+        reason,
+    };
+    call_arg(x, HYPERVISOR_sched_op, SCHEDOP_remote_shutdown, &mut s).map(drop)
 }

@@ -8,13 +8,21 @@
 
 #![allow(non_upper_case_globals)]
 
+use xen_abi::arch_arm::VcpuGuestContext;
 use xen_abi::domctl::*;
 use xen_abi::errno::EFAULT;
-use xen_abi::memory::{XENMEM_get_sharing_freed_pages, XENMEM_get_sharing_shared_pages};
+use xen_abi::event_channel::{EVTCHNOP_alloc_unbound, EvtchnAllocUnbound};
+use xen_abi::hvm_op::{HVMOP_set_param, XenHvmParam};
+use xen_abi::memory::{
+    XENMEM_get_sharing_freed_pages, XENMEM_get_sharing_shared_pages, XENMEM_populate_physmap,
+    XenMemoryReservation,
+};
+use xen_abi::sched::{SCHEDOP_remote_shutdown, SchedRemoteShutdown};
 use xen_abi::sysctl::*;
 use xen_abi::version::*;
 use xen_abi::xen::{
-    HYPERVISOR_domctl, HYPERVISOR_memory_op, HYPERVISOR_sysctl, HYPERVISOR_xen_version,
+    HYPERVISOR_domctl, HYPERVISOR_event_channel_op, HYPERVISOR_hvm_op, HYPERVISOR_memory_op,
+    HYPERVISOR_sched_op, HYPERVISOR_sysctl, HYPERVISOR_xen_version,
 };
 
 /// A positive errno value (Xen's and Linux's agree on Arm).
@@ -40,6 +48,19 @@ pub trait Xencall {
     /// object's buffers ([`check`]). Returns the non-negative result, or the
     /// errno of a negative one.
     fn hypercall(&mut self, op: u64, args: [u64; 5]) -> Result<i64, Errno>;
+}
+
+/// Writes into another domain's memory through foreign mappings (what
+/// libxenforeignmemory does for libxenguest).
+pub trait GuestMem {
+    /// Copies `data` into `domid`'s memory from the start of frame `gfn` on,
+    /// mapping at most [`xen_sys::FOREIGN_BATCH_MAX`] frames at a time. The
+    /// frames must be populated.
+    fn write_guest(&mut self, domid: u32, gfn: u64, data: &[u8]) -> Result<(), Errno>;
+
+    /// Copies `data` to `offset` of frame 0 of `domid`'s (shared) grant
+    /// table, mapped with `XENMEM_acquire_resource`.
+    fn write_grant_table(&mut self, domid: u32, offset: usize, data: &[u8]) -> Result<(), Errno>;
 }
 
 /// Read access to a [`Xencall`]'s buffers by address.
@@ -91,8 +112,22 @@ pub fn check(op: u64, args: &[u64; 5], mem: &dyn Mem) -> Result<(), Errno> {
             XENMEM_get_sharing_freed_pages | XENMEM_get_sharing_shared_pages if args[1] == 0 => {
                 Ok(())
             }
+            XENMEM_populate_physmap => {
+                let r = need(mem, args[1], size_of::<XenMemoryReservation>())?;
+                let n = usize::try_from(u64_at(r, 8)).map_err(|_| EFAULT)?;
+                need(mem, u64_at(r, 0), n.checked_mul(8).ok_or(EFAULT)?).map(drop)
+            }
             _ => Err(EFAULT),
         },
+        HYPERVISOR_event_channel_op if args[0] == u64::from(EVTCHNOP_alloc_unbound) => {
+            need(mem, args[1], size_of::<EvtchnAllocUnbound>()).map(drop)
+        }
+        HYPERVISOR_hvm_op if args[0] == u64::from(HVMOP_set_param) => {
+            need(mem, args[1], size_of::<XenHvmParam>()).map(drop)
+        }
+        HYPERVISOR_sched_op if args[0] == u64::from(SCHEDOP_remote_shutdown) => {
+            need(mem, args[1], size_of::<SchedRemoteShutdown>()).map(drop)
+        }
         HYPERVISOR_sysctl => {
             let s = need(mem, args[0], 136)?;
             let u = 8;
@@ -116,7 +151,20 @@ pub fn check(op: u64, args: &[u64; 5], mem: &dyn Mem) -> Result<(), Errno> {
             let d = need(mem, args[0], 144)?;
             let u = 16;
             match u32_at(d, 0) {
-                XEN_DOMCTL_getdomaininfo | XEN_DOMCTL_getvcpuinfo => Ok(()),
+                XEN_DOMCTL_getdomaininfo
+                | XEN_DOMCTL_getvcpuinfo
+                | XEN_DOMCTL_createdomain
+                | XEN_DOMCTL_max_mem
+                | XEN_DOMCTL_max_vcpus
+                | XEN_DOMCTL_set_address_size
+                | XEN_DOMCTL_set_paging_mempool_size
+                | XEN_DOMCTL_pausedomain
+                | XEN_DOMCTL_unpausedomain
+                | XEN_DOMCTL_destroydomain
+                | XEN_DOMCTL_cacheflush => Ok(()),
+                XEN_DOMCTL_setvcpucontext => {
+                    need(mem, u64_at(d, u + 8), size_of::<VcpuGuestContext>()).map(drop)
+                }
                 XEN_DOMCTL_getvcpuaffinity => {
                     let flags = u32_at(d, u + 4);
                     if flags & XEN_VCPUAFFINITY_HARD != 0 {
