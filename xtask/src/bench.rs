@@ -3,6 +3,9 @@
 //!
 //! `cargo xtask bench abi`: Xen 4.17 and Ferrovisor, alternating likewise, each boot running
 //! testing/xen-dom0-test --bench in dom0 (console hvc0 under both).
+//!
+//! `cargo xtask bench domu`: Xen 4.17 with Debian's xl and Ferrovisor with ours create one domU
+//! per boot (testing/init-domu.sh in bench mode).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -12,10 +15,11 @@ use anyhow::{bail, ensure, Result};
 use crate::console::Console;
 use crate::debian::Artifacts;
 use crate::dom0test::{self, Mode, METRICS};
+use crate::domu::{self, Toolstack, DOMU_MEM_MIB};
 use crate::initramfs::{Initramfs, TEST_INIT};
 use crate::qemu::{Dom0Console, Host, Hypervisor, Vm, FERROVISOR_DOM0_CONSOLE};
 use crate::tests::field;
-use crate::{say, setup, work_dir};
+use crate::{say, setup, tools, work_dir};
 
 /// One boot: host seconds from QEMU launch to FV-INIT, dom0 uptime there, CPU-bound jobs' dom0 time.
 struct Sample {
@@ -64,6 +68,7 @@ pub fn boot(runs: usize, icount: bool) -> Result<()> {
                 kernel: art.cloud.image.clone(),
                 initrd: initrd.clone(),
                 extra_args: None,
+                hv_args: None,
                 fv_console: FERROVISOR_DOM0_CONSOLE,
             };
             let log = dir.join("logs").join(format!("bench-{}-{run}.log", col.hv.name()));
@@ -198,6 +203,7 @@ pub fn abi(runs: usize) -> Result<()> {
                 kernel: art.cloud.image.clone(),
                 initrd: initrd.clone(),
                 extra_args: None,
+                hv_args: None,
                 fv_console: Dom0Console::Hvc,
             };
             let log = dir.join("logs").join(format!("bench-abi-{}-{run}.log", col.hv.name()));
@@ -286,4 +292,131 @@ fn measure_abi(console: &mut Console) -> Result<(Vec<(&'static str, f64)>, Vec<(
     let status = console.wait_exit(Duration::from_secs(30))?;
     ensure!(status.success(), "QEMU exited with {status} after XB-DONE");
     Ok((values, fails))
+}
+
+/// A `bench domu` table row: its name, what it reads from a sample, whether it is a whole number.
+type DomuMetric = (&'static str, fn(&domu::BenchSample) -> f64, bool);
+
+/// One column of `bench domu`: a hypervisor with its dom0 toolstack.
+struct DomuColumn {
+    label: &'static str,
+    hv: Hypervisor,
+    host: Host,
+    initrd: std::path::PathBuf,
+    samples: Vec<domu::BenchSample>,
+    /// The first failure: the column is not run again.
+    failure: Option<String>,
+}
+
+/// `cargo xtask bench domu`: Xen 4.17 with Debian's own xl and Ferrovisor with ours, under the
+/// same QEMU line, alternating run by run. Each boot creates one domU (128 MiB, 1 vCPU, the same
+/// kernel, testing/domu-init.sh) from testing/init-domu.sh, times it to the domU's /init and
+/// destroys it (xtask/src/domu.rs reads the markers).
+pub fn domu(runs: usize) -> Result<()> {
+    ensure!(runs > 0, "--runs must be at least 1");
+    setup::ensure()?;
+    let art = Artifacts::fetch()?;
+    let dir = work_dir()?;
+    std::fs::create_dir_all(dir.join("logs"))?;
+    // dom0 on pCPU 0, the domU on pCPU 1: one host thread per vCPU.
+    const SMP: u32 = 2;
+    const DOM0_VCPUS: u32 = 1;
+
+    let mut columns = Vec::new();
+    for (label, hv, toolstack) in
+        [("xen-4.17+xl", Hypervisor::Xen, Toolstack::Debian), ("ferrovisor", Hypervisor::Ferrovisor, Toolstack::Ours)]
+    {
+        let initrd = dir.join(format!("bench-domu-{}-initrd.gz", toolstack.name()));
+        let ready = hv.prepare(&art).and_then(|host| {
+            let tools = match toolstack {
+                Toolstack::Ours => Some(tools::build()?),
+                Toolstack::Debian => None,
+            };
+            domu::write_dom0_initramfs(&art, &art.cloud, domu::Mode::Bench, toolstack, tools.as_ref(), &[], &initrd)?;
+            Ok(host)
+        });
+        match ready {
+            Ok(host) => columns.push(DomuColumn { label, hv, host, initrd, samples: Vec::new(), failure: None }),
+            Err(e) => say!("{label} left out: {e:#}"),
+        }
+    }
+    for run in 1..=runs {
+        for col in columns.iter_mut().filter(|c| c.failure.is_none()) {
+            let vm = Vm {
+                host: col.host.clone(),
+                cpu: "cortex-a57".into(),
+                smp: SMP,
+                mem_mib: 2048,
+                icount: false,
+                kernel: art.cloud.image.clone(),
+                initrd: col.initrd.clone(),
+                extra_args: None,
+                hv_args: Some(format!("dom0_max_vcpus={DOM0_VCPUS}")),
+                fv_console: Dom0Console::Hvc,
+            };
+            let log = dir.join("logs").join(format!("bench-domu-{}-{run}.log", col.hv.name()));
+            let mut console = Console::spawn(vm.command())?;
+            let result = domu::measure(&mut console);
+            console.finish(&log)?;
+            match result {
+                Ok(s) => {
+                    say!(
+                        "{} run {run}: xl create {:.2} s, create to domU init {:.2} s (host {:.2} s), domU uptime {:.2} s, \
+                         xl destroy {:.2} s, overhead {:.0} KiB",
+                        col.label,
+                        s.xl_create,
+                        s.create_to_init,
+                        s.create_to_init_wall,
+                        s.domu_uptime,
+                        s.xl_destroy,
+                        s.overhead_kib
+                    );
+                    col.samples.push(s);
+                }
+                Err(e) => {
+                    say!("{} run {run} failed: {e:#} (console: {}); not running it again", col.label, log.display());
+                    col.failure = Some(format!("run {run}: {e:#} (console: {})", log.display()));
+                }
+            }
+        }
+    }
+
+    println!(
+        "domU benchmark: kernel {} for dom0 and the domU ({DOMU_MEM_MIB} MiB, 1 vCPU), -smp {SMP}, -m 2048, \
+         dom0_max_vcpus={DOM0_VCPUS}, medians of {runs} run(s); dom0 times from its /proc/uptime",
+        art.cloud.release
+    );
+    println!("{:<38} {:>12} {:>11} {:>8}", "metric", "xen-4.17+xl", "ferrovisor", "fv/xen");
+    let col = |hv| columns.iter().find(|c| c.hv == hv);
+    let (xen, fv) = (col(Hypervisor::Xen), col(Hypervisor::Ferrovisor));
+    let metrics: [DomuMetric; 6] = [
+        ("xl create returns (s)", |s| s.xl_create, false),
+        ("xl create to domU /init (s)", |s| s.create_to_init, false),
+        ("xl create to domU /init, host (s)", |s| s.create_to_init_wall, false),
+        ("domU uptime at its /init (s)", |s| s.domu_uptime, false),
+        ("xl destroy (s)", |s| s.xl_destroy, false),
+        ("hypervisor memory per domU (KiB)", |s| s.overhead_kib, true),
+    ];
+    for (name, get, integer) in metrics {
+        let m = |c: Option<&DomuColumn>| c.filter(|c| !c.samples.is_empty()).map(|c| median(c.samples.iter().map(get).collect()));
+        let cell = |c: Option<&DomuColumn>, v: Option<f64>| match (c, v) {
+            (_, Some(v)) if integer => format!("{v:.0}"),
+            (_, Some(v)) => format!("{v:.2}"),
+            (None, None) => "-".into(),
+            (Some(_), None) => "failed".into(),
+        };
+        let (x, f) = (m(xen), m(fv));
+        let ratio = match (f, x) {
+            (Some(f), Some(x)) if x > 0.0 => format!("{:.2}x", f / x),
+            _ => "-".into(),
+        };
+        println!("{name:<38} {:>12} {:>11} {ratio:>8}", cell(xen, x), cell(fv, f));
+    }
+    println!("  (memory: xl info free_memory before the create minus at the domU's /init, minus its {DOMU_MEM_MIB} MiB; MiB resolution)");
+    for c in &columns {
+        if let Some(e) = &c.failure {
+            println!("  {}: {e}", c.label);
+        }
+    }
+    Ok(())
 }

@@ -24,11 +24,19 @@ pub const INIT: &str = include_str!("../../testing/init-debian-toolstack.sh");
 
 /// Builds the dom0 initramfs with Debian's toolstack and its /init.
 pub fn write_initramfs(art: &Artifacts, out: &Path) -> Result<()> {
-    let cache = cache_dir()?;
     let mut rd = Initramfs::busybox_root(&art.busybox, INIT)?;
+    add_toolstack(&mut rd)?;
+    rd.add_modules(&art.cloud, &MODULES.iter().map(|m| m.to_string()).collect::<Vec<_>>())?;
+    rd.write_gz(out)
+}
+
+/// Adds the files of Debian's toolstack packages (downloaded and extracted when missing):
+/// the binaries under /usr/lib/xen-4.17/bin, /usr/sbin and /usr/bin, their libraries under
+/// /lib/aarch64-linux-gnu and /usr/lib/aarch64-linux-gnu, and /etc/xen.
+pub fn add_toolstack(rd: &mut Initramfs) -> Result<()> {
+    let cache = cache_dir()?;
     for pkg in PACKAGES {
         rd.tree(&extract(&cache, pkg)?, SKIP)?;
     }
-    rd.add_modules(&art.cloud, &MODULES.iter().map(|m| m.to_string()).collect::<Vec<_>>())?;
-    rd.write_gz(out)
+    Ok(())
 }

@@ -53,6 +53,14 @@ impl Initramfs {
         self.entries.insert(path.into(), Entry::File { mode, data });
     }
 
+    /// Adds a symbolic link, creating missing parent directories.
+    pub fn symlink(&mut self, path: &str, target: &str) {
+        if let Some((parent, _)) = path.rsplit_once('/') {
+            self.dir(parent, 0o755);
+        }
+        self.entries.insert(path.into(), Entry::Symlink { target: target.into() });
+    }
+
     fn dir(&mut self, path: &str, mode: u32) {
         if let Some((parent, _)) = path.rsplit_once('/') {
             self.dir(parent, 0o755);
@@ -131,10 +139,15 @@ impl Initramfs {
 
     /// Writes the gzip'd newc archive to `path`.
     pub fn write_gz(&self, path: &Path) -> Result<()> {
+        std::fs::write(path, self.to_gz()?).with_context(|| format!("writing {}", path.display()))
+    }
+
+    /// The gzip'd newc archive.
+    pub fn to_gz(&self) -> Result<Vec<u8>> {
         // GzEncoder writes mtime 0 and no file name: the output depends on the contents only.
         let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
         gz.write_all(&self.newc())?;
-        std::fs::write(path, gz.finish()?).with_context(|| format!("writing {}", path.display()))
+        Ok(gz.finish()?)
     }
 
     fn newc(&self) -> Vec<u8> {

@@ -116,6 +116,8 @@ pub struct Vm {
     pub initrd: PathBuf,
     /// Appended to the kernel command line.
     pub extra_args: Option<String>,
+    /// Appended to the hypervisor's command line (Xen syntax, e.g. `dom0_max_vcpus=1`).
+    pub hv_args: Option<String>,
     /// Dom0's console under Ferrovisor (under Xen it is always hvc0).
     pub fv_console: Dom0Console,
 }
@@ -142,7 +144,11 @@ impl Vm {
             Host::Ferrovisor(hv) => (hv, self.fv_console.args()),
             Host::Xen(hv) => (hv, XEN_DOM0_ARGS),
         };
-        cmd.arg("-kernel").arg(hv).args(["-append", HV_ARGS]);
+        let hv_args = match &self.hv_args {
+            Some(extra) => format!("{HV_ARGS} {extra}"),
+            None => HV_ARGS.to_owned(),
+        };
+        cmd.arg("-kernel").arg(hv).args(["-append", &hv_args]);
         // -device values are comma-separated key=value lists: ',' in a value is written ",,".
         let esc = |p: &PathBuf| p.display().to_string().replace(',', ",,");
         let dom0 = format!(

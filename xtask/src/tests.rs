@@ -5,7 +5,8 @@
 //! The Xen ABI test runs testing/xen-dom0-test from testing/init-xen-abi.sh instead and
 //! wants an `XT-OK` line for every check, `XT-DONE ... fail=0`, then the same clean exit.
 //! The xenstored test starts dom0/xenstored from testing/init-xenstored.sh and wants the same
-//! of its `XS-*` lines.
+//! of its `XS-*` lines. The `domu` test runs testing/init-domu.sh: dom0 creates and manages
+//! domUs and reports each step as a `DOMU-TEST-*` line (xtask/src/domu.rs).
 
 use std::path::Path;
 use std::process::{Command, ExitCode};
@@ -19,7 +20,8 @@ use crate::debian::{Artifacts, Flavour};
 use crate::dom0test::{self, Mode};
 use crate::initramfs::{Initramfs, TEST_INIT};
 use crate::qemu::{Dom0Console, Host, Hypervisor, Vm, FERROVISOR_DOM0_CONSOLE};
-use crate::{run_checked, say, setup, toolstack, work_dir, workspace_root};
+use crate::domu::{self, Toolstack};
+use crate::{run_checked, say, setup, toolstack, tools, work_dir, workspace_root};
 
 struct Case {
     name: &'static str,
@@ -28,6 +30,8 @@ struct Case {
     kind: Kind,
     /// Extra dom0 kernel arguments.
     args: Option<&'static str>,
+    /// Extra hypervisor arguments.
+    hv_args: Option<&'static str>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -46,21 +50,31 @@ enum Kind {
     DebianToolstack,
     /// testing/init-xl.sh: our dom0/xl's read-only commands (XL-* sections, xtask/src/xltest.rs).
     Xl,
+    /// testing/init-domu.sh: dom0 creates, lists, powers off, destroys, reboots and crashes
+    /// domUs (DOMU-TEST-* markers, xtask/src/domu.rs). Not on `native`.
+    Domu,
+    /// testing/init-attack.sh: the attack guest beside a victim domU, kill modes, churn
+    /// (ATTACK-TEST-* markers, xtask/src/attack.rs). Our toolstack; not on `native`.
+    Attack,
 }
 
 const CASES: &[Case] = &[
-    Case { name: "boot_smp1", flavour: Flavour::Cloud, smp: 1, kind: Kind::Boot, args: None },
-    Case { name: "boot_smp2", flavour: Flavour::Cloud, smp: 2, kind: Kind::Boot, args: None },
-    Case { name: "boot_smp4", flavour: Flavour::Cloud, smp: 4, kind: Kind::Boot, args: None },
-    Case { name: "boot_generic_smp2", flavour: Flavour::Generic, smp: 2, kind: Kind::Boot, args: None },
-    Case { name: "boot_pl011_smp2", flavour: Flavour::Cloud, smp: 2, kind: Kind::BootPl011, args: None },
-    Case { name: "dom0_panic", flavour: Flavour::Cloud, smp: 2, kind: Kind::Panic, args: None },
-    Case { name: "debian_toolstack", flavour: Flavour::Cloud, smp: 2, kind: Kind::DebianToolstack, args: None },
-    Case { name: "xen_dom0_abi", flavour: Flavour::Cloud, smp: 2, kind: Kind::XenAbi, args: None },
+    Case { name: "boot_smp1", flavour: Flavour::Cloud, smp: 1, kind: Kind::Boot, args: None, hv_args: None },
+    Case { name: "boot_smp2", flavour: Flavour::Cloud, smp: 2, kind: Kind::Boot, args: None, hv_args: None },
+    Case { name: "boot_smp4", flavour: Flavour::Cloud, smp: 4, kind: Kind::Boot, args: None, hv_args: None },
+    Case { name: "boot_generic_smp2", flavour: Flavour::Generic, smp: 2, kind: Kind::Boot, args: None, hv_args: None },
+    Case { name: "boot_pl011_smp2", flavour: Flavour::Cloud, smp: 2, kind: Kind::BootPl011, args: None, hv_args: None },
+    Case { name: "dom0_panic", flavour: Flavour::Cloud, smp: 2, kind: Kind::Panic, args: None, hv_args: None },
+    Case { name: "debian_toolstack", flavour: Flavour::Cloud, smp: 2, kind: Kind::DebianToolstack, args: None, hv_args: None },
+    Case { name: "xen_dom0_abi", flavour: Flavour::Cloud, smp: 2, kind: Kind::XenAbi, args: None, hv_args: None },
     // The same with 2-level event channels (Linux uses FIFO when offered).
-    Case { name: "xen_dom0_abi_2l", flavour: Flavour::Cloud, smp: 2, kind: Kind::XenAbi, args: Some("xen.fifo_events=0") },
-    Case { name: "xenstored_dom0", flavour: Flavour::Cloud, smp: 2, kind: Kind::Xenstored, args: None },
-    Case { name: "xl_dom0", flavour: Flavour::Cloud, smp: 2, kind: Kind::Xl, args: None },
+    Case { name: "xen_dom0_abi_2l", flavour: Flavour::Cloud, smp: 2, kind: Kind::XenAbi, args: Some("xen.fifo_events=0"), hv_args: None },
+    Case { name: "xenstored_dom0", flavour: Flavour::Cloud, smp: 2, kind: Kind::Xenstored, args: None, hv_args: None },
+    Case { name: "xl_dom0", flavour: Flavour::Cloud, smp: 2, kind: Kind::Xl, args: None, hv_args: None },
+    // dom0 on one pCPU, domUs on the other three (testing/init-domu.sh, xtask/src/domu.rs).
+    Case { name: "domu", flavour: Flavour::Cloud, smp: domu::TEST_SMP, kind: Kind::Domu, args: None, hv_args: Some(domu::TEST_HV_ARGS) },
+    // The same machine; dom0's fv_churn= comes from FERROVISOR_CHURN (xtask/src/attack.rs).
+    Case { name: "attack", flavour: Flavour::Cloud, smp: crate::attack::TEST_SMP, kind: Kind::Attack, args: None, hv_args: Some(domu::TEST_HV_ARGS) },
 ];
 
 /// dom0's /init for the panic test: announce, then exit (the kernel panics).
@@ -85,8 +99,9 @@ const SLEEP_RANGE: std::ops::RangeInclusive<f64> = 1.9..=2.1;
 /// Console lines shown when a test fails.
 const TAIL: usize = 40;
 
-/// Runs the host unit tests (only without a filter), then the boot tests whose name contains `filter`.
-pub fn run(hv: Hypervisor, filter: Option<&str>) -> Result<ExitCode> {
+/// Runs the host unit tests (only without a filter), then the boot tests whose name contains
+/// `filter`. `toolstack` is dom0's in the `domu` test.
+pub fn run(hv: Hypervisor, filter: Option<&str>, toolstack: Toolstack) -> Result<ExitCode> {
     if filter.is_none() {
         say!("cargo test (host unit tests of the default workspace members)");
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
@@ -98,6 +113,8 @@ pub fn run(hv: Hypervisor, filter: Option<&str>) -> Result<ExitCode> {
         .iter()
         .filter(|c| filter.is_none_or(|f| c.name.contains(f)))
         .filter(|c| c.kind != Kind::BootPl011 || matches!(hv, Hypervisor::Ferrovisor))
+        .filter(|c| c.kind != Kind::Domu || !matches!(hv, Hypervisor::Native))
+        .filter(|c| c.kind != Kind::Attack || !matches!(hv, Hypervisor::Native))
         .collect();
     if cases.is_empty() {
         let names: Vec<&str> = CASES.iter().map(|c| c.name).collect();
@@ -131,17 +148,50 @@ pub fn run(hv: Hypervisor, filter: Option<&str>) -> Result<ExitCode> {
     } else {
         Ok(())
     };
+    // Our dom0 tools (xl, xenstored, xenstore, xenconsoled), built once for every test that needs them.
+    let needs_tools = cases.iter().any(|c| {
+        matches!(c.kind, Kind::Xenstored | Kind::Xl | Kind::Attack) || (c.kind == Kind::Domu && toolstack == Toolstack::Ours)
+    });
+    let tools = if needs_tools { tools::build().map_err(|e| format!("dom0 tools: {e:#}")) } else { Err(String::new()) };
     let xs_initrd = dir.join("xenstored-initrd.gz");
     let xs_ready = if cases.iter().any(|c| c.kind == Kind::Xenstored) {
-        let built = toolstack::build().and_then(|bins| toolstack::write_initramfs(&art.busybox, &art.cloud, &bins, &xs_initrd));
-        built.map_err(|e| format!("xenstored initramfs: {e:#}"))
+        let built = tools.clone().and_then(|t| {
+            toolstack::write_initramfs(&art.busybox, &art.cloud, &t, &xs_initrd).map_err(|e| format!("{e:#}"))
+        });
+        built.map_err(|e| format!("xenstored initramfs: {e}"))
     } else {
         Ok(())
     };
     let xl_initrd = dir.join("xl-initrd.gz");
     let xl_ready = if cases.iter().any(|c| c.kind == Kind::Xl) {
-        let built = crate::xltest::build().and_then(|xl| crate::xltest::write_initramfs(&art.busybox, &art.cloud, &xl, &xl_initrd));
-        built.map_err(|e| format!("xl initramfs: {e:#}"))
+        let built = tools.clone().and_then(|t| {
+            crate::xltest::write_initramfs(&art.busybox, &art.cloud, &t, &xl_initrd).map_err(|e| format!("{e:#}"))
+        });
+        built.map_err(|e| format!("xl initramfs: {e}"))
+    } else {
+        Ok(())
+    };
+    let domu_initrd = dir.join(format!("domu-{}-initrd.gz", toolstack.name()));
+    let domu_ready = if cases.iter().any(|c| c.kind == Kind::Domu) {
+        let t = match toolstack {
+            Toolstack::Ours => tools.clone().map(Some),
+            Toolstack::Debian => Ok(None),
+        };
+        let built = t.and_then(|t| {
+            domu::write_dom0_initramfs(&art, &art.cloud, domu::Mode::Test, toolstack, t.as_ref(), &[], &domu_initrd)
+                .map(|_| ())
+                .map_err(|e| format!("{e:#}"))
+        });
+        built.map_err(|e| format!("domu initramfs ({} toolstack): {e}", toolstack.name()))
+    } else {
+        Ok(())
+    };
+    let attack_initrd = dir.join("attack-initrd.gz");
+    let attack_ready = if cases.iter().any(|c| c.kind == Kind::Attack) {
+        let built = tools.clone().and_then(|t| {
+            crate::attack::write_dom0_initramfs(&art, &t, &attack_initrd).map_err(|e| format!("{e:#}"))
+        });
+        built.map_err(|e| format!("attack initramfs: {e}"))
     } else {
         Ok(())
     };
@@ -175,6 +225,14 @@ pub fn run(hv: Hypervisor, filter: Option<&str>) -> Result<ExitCode> {
                 Ok(()) => boot(case, host, &art, &xl_initrd, &log),
                 Err(e) => Err(e.clone()),
             },
+            (Ok(host), Kind::Domu) => match &domu_ready {
+                Ok(()) => boot(case, host, &art, &domu_initrd, &log),
+                Err(e) => Err(e.clone()),
+            },
+            (Ok(host), Kind::Attack) => match &attack_ready {
+                Ok(()) => boot(case, host, &art, &attack_initrd, &log),
+                Err(e) => Err(e.clone()),
+            },
         };
         let secs = start.elapsed().as_secs_f64();
         match result {
@@ -202,11 +260,12 @@ fn boot(case: &Case, host: &Host, art: &Artifacts, initrd: &Path, log: &Path) ->
         icount: false,
         kernel: art.kernel(case.flavour).image.clone(),
         initrd: initrd.to_path_buf(),
-        extra_args: case.args.map(String::from),
+        extra_args: if case.kind == Kind::Attack { Some(crate::attack::dom0_args(matches!(host, Host::Xen(_)))) } else { case.args.map(String::from) },
+        hv_args: case.hv_args.map(String::from),
         fv_console: match case.kind {
             Kind::Boot | Kind::Panic => FERROVISOR_DOM0_CONSOLE,
             Kind::BootPl011 => Dom0Console::Pl011,
-            Kind::XenAbi | Kind::DebianToolstack | Kind::Xenstored | Kind::Xl => Dom0Console::Hvc,
+            Kind::XenAbi | Kind::DebianToolstack | Kind::Xenstored | Kind::Xl | Kind::Domu | Kind::Attack => Dom0Console::Hvc,
         },
     };
     let mut console = Console::spawn(vm.command()).map_err(|e| format!("{e:#}"))?;
@@ -217,6 +276,8 @@ fn boot(case: &Case, host: &Host, art: &Artifacts, initrd: &Path, log: &Path) ->
         Kind::Panic => check_panic(&mut console),
         Kind::DebianToolstack => check_debian_toolstack(&mut console, case.smp),
         Kind::Xl => crate::xltest::check(&mut console, case.smp, MEM_MIB),
+        Kind::Domu => domu::check(&mut console, domu::TEST_DOM0_VCPUS),
+        Kind::Attack => crate::attack::check(&mut console, matches!(host, Host::Ferrovisor(_))),
     };
     let lines = console.finish(log).map_err(|e| format!("{e:#}"))?;
     result.map_err(|e| {

@@ -1,17 +1,14 @@
 //! dom0/xenstored (the `xenstored` daemon and `xenstore` client) and the initramfs of the
 //! `xenstored_dom0` test (testing/init-xenstored.sh), with Linux's Xen device drivers.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use anyhow::{Context, Result};
 
 use crate::debian::Kernel;
 use crate::dom0test::MODULES;
 use crate::initramfs::Initramfs;
-use crate::{run_checked, say, target_dir, workspace_root};
-
-const TARGET: &str = "aarch64-unknown-linux-musl";
+use crate::tools::Tools;
 
 /// /init of the xenstored test.
 pub const INIT: &str = include_str!("../../testing/init-xenstored.sh");
@@ -38,26 +35,14 @@ pub const CHECKS: &[&str] = &[
     "still_serving",
 ];
 
-/// Builds the static aarch64 binaries; returns the paths of `xenstored` and `xenstore`.
-pub fn build() -> Result<[PathBuf; 2]> {
-    say!("cargo build -p xenstored --release --target {TARGET}");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    run_checked(
-        Command::new(cargo)
-            .args(["build", "-p", "xenstored", "--release", "--target", TARGET])
-            .current_dir(workspace_root()),
-    )?;
-    let dir = target_dir().join(TARGET).join("release");
-    Ok([dir.join("xenstored"), dir.join("xenstore")])
-}
-
-/// Writes the initramfs: busybox, the Xen modules of `kernel`, both binaries, INIT.
-pub fn write_initramfs(busybox: &Path, kernel: &Kernel, bins: &[PathBuf; 2], out: &Path) -> Result<()> {
+/// Writes the initramfs: busybox, the Xen modules of `kernel`, `xenstored` and `xenstore`
+/// (from [`crate::tools::build`]) in /bin, INIT.
+pub fn write_initramfs(busybox: &Path, kernel: &Kernel, tools: &Tools, out: &Path) -> Result<()> {
     let mut rd = Initramfs::busybox_root(busybox, INIT)?;
     let names: Vec<String> = MODULES.iter().map(|m| (*m).to_owned()).collect();
     rd.add_modules(kernel, &names)?;
-    for bin in bins {
-        let data = std::fs::read(bin).with_context(|| format!("reading {}", bin.display()))?;
+    for bin in [tools.xenstored(), tools.xenstore()] {
+        let data = std::fs::read(&bin).with_context(|| format!("reading {}", bin.display()))?;
         let name = bin.file_name().expect("binary paths have a name").to_string_lossy();
         rd.file(&format!("bin/{name}"), 0o755, data);
     }

@@ -2,8 +2,7 @@
 //! with Linux's Xen drivers and no xenstored (testing/init-xl.sh), checked against what
 //! Debian's xl prints on Xen 4.17.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
@@ -12,9 +11,8 @@ use crate::console::Console;
 use crate::debian::Kernel;
 use crate::dom0test::MODULES;
 use crate::initramfs::Initramfs;
-use crate::{run_checked, say, target_dir, workspace_root};
-
-const TARGET: &str = "aarch64-unknown-linux-musl";
+use crate::say;
+use crate::tools::Tools;
 
 /// /init of the xl test.
 pub const INIT: &str = include_str!("../../testing/init-xl.sh");
@@ -37,28 +35,20 @@ const UPTIME_HEADER: &str = "Name                                ID Uptime";
 /// Between two markers (the first also waits for the modules to load).
 const TO_STEP: Duration = Duration::from_secs(90);
 
-/// Builds the static aarch64 `xl`; returns its path.
-pub fn build() -> Result<PathBuf> {
-    say!("cargo build -p xl --release --target {TARGET}");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    run_checked(
-        Command::new(cargo).args(["build", "-p", "xl", "--release", "--target", TARGET]).current_dir(workspace_root()),
-    )?;
-    Ok(target_dir().join(TARGET).join("release/xl"))
-}
-
-/// Writes the initramfs: busybox, the Xen modules of `kernel`, `xl`, INIT.
-pub fn write_initramfs(busybox: &Path, kernel: &Kernel, xl: &Path, out: &Path) -> Result<()> {
+/// Writes the initramfs: busybox, the Xen modules of `kernel`, `xl` (from
+/// [`crate::tools::build`]), INIT.
+pub fn write_initramfs(busybox: &Path, kernel: &Kernel, tools: &Tools, out: &Path) -> Result<()> {
     let mut rd = Initramfs::busybox_root(busybox, INIT)?;
     let names: Vec<String> = MODULES.iter().map(|m| (*m).to_owned()).collect();
     rd.add_modules(kernel, &names)?;
-    let data = std::fs::read(xl).with_context(|| format!("reading {}", xl.display()))?;
+    let xl = tools.xl();
+    let data = std::fs::read(&xl).with_context(|| format!("reading {}", xl.display()))?;
     rd.file("bin/xl", 0o755, data);
     rd.write_gz(out)
 }
 
 /// Hypervisor and kernel log lines that may land between xl's lines on the shared console.
-fn noise(l: &str) -> bool {
+pub(crate) fn noise(l: &str) -> bool {
     l.starts_with("(XEN)") || l.starts_with("(FV)") || (l.starts_with('[') && l[1..].trim_start().starts_with(|c: char| c.is_ascii_digit()))
 }
 

@@ -10,10 +10,13 @@
 //! XT-DONE pass=<n> fail=<m>     XB-DONE
 //! ```
 //!
+//! `--victim [MiB]` and `--free-pages` serve the `attack` test (src/attack.rs).
+//!
 //! Lines starting with `# ` are details. Each check and benchmark runs in a forked child with
 //! a deadline, so a crash or hang in one is reported and the next one still runs.
 //! Exit status: 0 when everything passed, 1 otherwise, 2 on bad usage.
 
+mod attack;
 mod bench;
 mod checks;
 mod isolate;
@@ -26,13 +29,29 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest any benchmark may take (each runs about 1.5 s).
 const BENCH_TIMEOUT: Duration = Duration::from_secs(60);
 
-const USAGE: &str = "usage: xen-dom0-test [--bench] [NAME...]
+const USAGE: &str = "usage: xen-dom0-test [--bench] [NAME...] | --victim [MiB] | --free-pages
   no option: run the ABI checks (or only those named): sysfs xenfs privcmd evtchn gnt
   --bench:   run the benchmarks (or only those named): null_syscall_ns null_hypercall_ns evtchn_rtt_ns
              grant_map_unmap_us";
 
 fn main() -> ExitCode {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("--victim") => attack::victim(args.get(1).and_then(|m| m.parse().ok()).unwrap_or(16)),
+        Some("--free-pages") => {
+            return match attack::free_pages() {
+                Ok(n) => {
+                    println!("FREE-PAGES {n}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("xen-dom0-test --free-pages: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        _ => {}
+    }
     let bench = args.first().is_some_and(|a| a == "--bench");
     if bench {
         args.remove(0);
