@@ -115,6 +115,10 @@ pub enum Stage2Error {
     BadAllocation,
 }
 
+/// `Stage2::root` of a regime without tables (never a table address: those
+/// are 8 KiB aligned).
+const NO_ROOT: u64 = u64::MAX;
+
 /// A stage-2 translation regime for one VM.
 #[derive(Debug)]
 pub struct Stage2 {
@@ -447,13 +451,13 @@ impl Stage2 {
     /// A regime with no tables at all (what a destroyed one is replaced by).
     /// Only [`Stage2::destroy`] may be called on it.
     pub const fn empty() -> Stage2 {
-        Stage2 { root: 0 }
+        Stage2 { root: NO_ROOT }
     }
 
     /// Free every table, including the root. The caller must have stopped the
     /// VM and invalidated its VMID's TLB entries first.
     pub fn destroy(self, mem: &mut impl TableMemory) {
-        if self.root == 0 {
+        if self.root == NO_ROOT {
             return;
         }
         for i in 0..ROOT_ENTRIES {
@@ -607,6 +611,20 @@ mod tests {
             }
         }
         0
+    }
+
+    /// Fuzz regression (stage2 smoke run): a root table at physical
+    /// address 0 is a real root, freed by `destroy`; only `empty()` has none.
+    #[test]
+    fn root_at_address_zero_is_freed() {
+        let mut m = FakeMem::new();
+        m.next = 0;
+        let s2 = Stage2::new(&mut m).unwrap();
+        assert_eq!(s2.root_pa(), 0);
+        s2.destroy(&mut m);
+        assert_eq!(m.live_pages(), 0);
+        Stage2::empty().destroy(&mut m);
+        assert_eq!(m.live_pages(), 0);
     }
 
     #[test]
