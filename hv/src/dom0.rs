@@ -192,7 +192,7 @@ pub fn build(bi: &BootInfo, host_dtb: &[u8], dtb_pa: u64, nr_pcpus: usize) -> Re
         .map(|i| Vcpu::new(i, vaff[i], if i == 0 { Power::Starting { entry: kaddr, ctx: dtb_at } } else { Power::Off }))
         .collect();
     let parange = (sysreg::id_aa64mmfr0_el1::read() & 0xf) as u8;
-    let xen = crate::xen::XenDom::new(0, nr_vcpus, grant_window).ok_or(BuildError::NoMemory(4096))?;
+    let xen = crate::xen::XenDom::new(0, nr_vcpus, grant_window, 4095).ok_or(BuildError::NoMemory(4096))?;
     Ok(Domain {
         id: 0,
         vcpus,

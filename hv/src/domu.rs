@@ -58,7 +58,12 @@ pub fn create(id: u16, cfg: &XenDomctlCreatedomain) -> Result<Arc<Domain>, i32> 
     // The vCPU owns its physical CPU, so the physical virtual-timer PPI is its own.
     vgic.map_hw(crate::irq::VTIMER_PPI, crate::irq::VTIMER_PPI);
     let grant_window = Range::new(GUEST_GNTTAB_BASE, GUEST_GNTTAB_SIZE);
-    let Some(xen) = crate::xen::XenDom::new(id, nr, grant_window) else {
+    // The toolstack's event-channel limit (libxl's default 1023 if unset).
+    let max_port = match cfg.max_evtchn_port {
+        0 => 1023,
+        p => p.min(4095),
+    };
+    let Some(xen) = crate::xen::XenDom::new(id, nr, grant_window, max_port) else {
         s2.destroy(&mut HeapTables);
         return Err(ENOMEM);
     };

@@ -117,7 +117,9 @@ fn sysreg_access(dom: &Domain, vcpu: usize, frame: &mut Frame, acc: &esr::SysReg
         }
     } else if key == sr::ICC_SGI0R_EL1 || key == sr::ICC_ASGI1R_EL1 {
         // Group-0 / alternate-group SGIs do not exist for a non-secure guest.
-    } else if key == sr::CNTP_CTL_EL0 || key == sr::CNTP_CVAL_EL0 || key == sr::CNTP_TVAL_EL0 {
+    } else if key == sr::CNTP_CTL_EL0 || key == sr::CNTP_CVAL_EL0 || key == sr::CNTP_TVAL_EL0 || debug_or_pmu(acc) {
+        // Not offered (the debug and PMU registers trap through MDCR_EL2):
+        // read as zero, writes ignored.
         if acc.read {
             frame.set_reg(acc.rt, 0);
         }
@@ -127,6 +129,12 @@ fn sysreg_access(dom: &Domain, vcpu: usize, frame: &mut Frame, acc: &esr::SysReg
         return;
     }
     frame.elr += 4;
+}
+
+/// The debug registers (op0 = 2: breakpoints, watchpoints, MDSCR, OS lock)
+/// and the PMU registers (op0 = 3, op1 = 3: CRn 9 CRm 12-14, CRn 14 CRm 8-15).
+fn debug_or_pmu(acc: &esr::SysRegAccess) -> bool {
+    acc.op0 == 2 || (acc.op0 == 3 && acc.op1 == 3 && ((acc.crn == 9 && (12..=14).contains(&acc.crm)) || (acc.crn == 14 && acc.crm >= 8)))
 }
 
 /// Emulated MMIO: the vGIC distributor and redistributors and the vPL011.

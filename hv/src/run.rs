@@ -157,6 +157,10 @@ fn start_vcpu(dom: DomRef, vid: usize, entry: u64, ctx: u64) -> ! {
     let Some(v) = dom.vcpu(vid) else { idle_loop() };
     let boot = v.boot.lock().take();
     let pmcr_n = (sysreg::pmcr_el0::read() >> 11) & 0x1f;
+    // Debug and PMU registers are not switched between domains: trap them
+    // all (TPMCR, TPM, TDA, TDOSA, TDRA; exit.rs makes them RAZ/WI, as
+    // Xen does), so no domain sees or sets what another left behind.
+    let mdcr = pmcr_n | (1 << 5) | (1 << 6) | (1 << 9) | (1 << 10) | (1 << 11);
     reset_el1();
     // SAFETY: these registers configure the guest this CPU is about to run:
     // stage-2 (the domain's own tables), traps (HCR_GUEST), the virtual ID
@@ -167,7 +171,7 @@ fn start_vcpu(dom: DomRef, vid: usize, entry: u64, ctx: u64) -> ! {
         sysreg::vttbr_el2::write(dom.vttbr);
         sysreg::hcr_el2::write(HCR_GUEST);
         sysreg::cptr_el2::write(0x33ff);
-        sysreg::mdcr_el2::write(pmcr_n);
+        sysreg::mdcr_el2::write(mdcr);
         sysreg::hstr_el2::write(0);
         sysreg::vpidr_el2::write(sysreg::midr_el1::read());
         sysreg::vmpidr_el2::write((1 << 31) | v.vaff);

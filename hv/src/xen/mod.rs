@@ -43,8 +43,9 @@ pub struct XenDom {
 }
 
 impl XenDom {
-    pub fn new(domid: u16, nr_vcpus: usize, grant_window: hv_core::mem::Range) -> Option<XenDom> {
-        let evtchn = EvtchnDomain::new(domid, nr_vcpus as u32, 4095).ok()?;
+    /// `max_port`: the highest event-channel port the domain may use.
+    pub fn new(domid: u16, nr_vcpus: usize, grant_window: hv_core::mem::Range, max_port: u32) -> Option<XenDom> {
+        let evtchn = EvtchnDomain::new(domid, nr_vcpus as u32, max_port).ok()?;
         let grant = GrantState::new(
             domid,
             TablePages { pages: alloc::vec::Vec::new() },
