@@ -56,16 +56,9 @@ const MIN_CASES: usize = 50;
 /// or a difference from Xen 4.17 (checked with `--hypervisor xen`), reported to the lead;
 /// remove the entry once it is fixed (the test then says the case passes).
 pub const KNOWN_FAILURES: &[(&str, &str)] = &[
-    // State left on a physical CPU (hv/src/run.rs: MDCR_EL2 traps neither debug nor PMU
-    // registers, reset_el1 resets neither): a vCPU reads what the previous occupant of its
-    // pCPU wrote. Xen traps them (RAZ/WI).
-    ("sysreg_dbg_passthrough", "debug registers (DBGBVR/DBGWVR) reach hardware: Xen traps them RAZ/WI (MDCR_EL2.TDA)"),
-    ("sysreg_stale_after_restart", "DBGBVR0/DBGWVR0/PMEVCNTR0 written by a vCPU are readable by the next vCPU on that pCPU (any domain's)"),
-    ("sysreg_prev_domain", "a new domain's vCPU reads the DBGBVR0/DBGWVR0 values the previous domain left on its pCPU"),
-    ("sysreg_pmcr_el0", "PMU registers reach hardware: Xen traps them RAZ/WI (MDCR_EL2.TPM/TPMCR)"),
+    // System registers.
     ("sysreg_cntp_cval_rw", "EL1 physical timer is RAZ/WI; Xen emulates it for guests (vtimer.c)"),
     // Resource limits and XSM policy.
-    ("ev_port_exhaustion", "a domU gets ports up to 4095: the toolstack's max_evtchn_port (1023) is ignored (hv/src/xen/mod.rs XenDom::new)"),
     ("ev_alloc_unbound_remote_victim", "domU-to-domU event channel allowed: Xen on Arm's default XSM (SILO) refuses it (-EPERM)"),
     ("gnt_map_victim_console", "domU-to-domU grant map refused on the entry (st=-1), not by policy (SILO: st=-8)"),
     ("gnt_map_victim_xenstore", "as gnt_map_victim_console"),

@@ -519,7 +519,7 @@ fn gnt_copy_self_overlap(_: &mut Env) -> Out {
 }
 fn gnt_copy_len_4097(_: &mut Env) -> Out {
     let g = gfn(scratch(4));
-    Out::text(fmt!("st={}", copy((DOMID_SELF, g, 0), (DOMID_SELF, gfn(scratch(5)), 0), 4097 & 0xffff, 0)))
+    Out::text(fmt!("st={}", copy((DOMID_SELF, g, 0), (DOMID_SELF, gfn(scratch(5)), 0), 4097, 0)))
 }
 fn gnt_copy_offset_overflow(_: &mut Env) -> Out {
     let g = gfn(scratch(4));

@@ -51,7 +51,7 @@ fn putc(b: u8) {
     // Wait for room (xenconsoled drains the ring); kick it meanwhile.
     let mut spins = 0u64;
     while prod.wrapping_sub(rt::rd32(ring + OUT_CONS)) as usize >= XENCONS_OUT_SIZE {
-        if spins % 1024 == 0 {
+        if spins.is_multiple_of(1024) {
             hc::send(port());
             hc::sched_op(xen_abi::sched::SCHEDOP_yield, 0);
         }
@@ -68,6 +68,19 @@ pub fn write_str(s: &str) {
     }
     rt::dsb();
     hc::send(port());
+}
+
+/// Waits (up to `timeout_ms`) until the backend has consumed everything written: the
+/// domain's end must not race xenconsoled for the last lines.
+pub fn drain(timeout_ms: u64) {
+    let ring = RING.load(Ordering::Relaxed);
+    if ring == 0 {
+        return;
+    }
+    rt::wait_for(timeout_ms, || {
+        hc::send(port());
+        rt::rd32(ring + OUT_CONS) == rt::rd32(ring + OUT_PROD)
+    });
 }
 
 pub struct Console;

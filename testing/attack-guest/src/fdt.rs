@@ -26,11 +26,11 @@ pub struct Facts {
 
 impl Dtb {
     pub fn at(base: u64) -> Option<Dtb> {
-        if base == 0 || base % 8 != 0 || be32(base) != 0xd00d_feed {
+        if base == 0 || !base.is_multiple_of(8) || be32(base) != 0xd00d_feed {
             return None;
         }
         let size = be32(base + 4) as u64;
-        (size >= 40 && size < (2 << 20)).then_some(Dtb { base, size })
+        (40..(2 << 20)).contains(&size).then_some(Dtb { base, size })
     }
 
     fn name_eq(&self, at: u64, s: &[u8]) -> bool {

@@ -91,6 +91,7 @@ extern "C" fn rust_main(dtb: u64) -> ! {
     if mode == "churn" || mode == "churn-off" {
         println!("ATTACK-CHURN-UP mode={mode}");
         if mode == "churn-off" {
+            console::drain(5000);
             hc::shutdown(SHUTDOWN_poweroff);
         }
         loop {
@@ -104,21 +105,21 @@ extern "C" fn rust_main(dtb: u64) -> ! {
         let Some(k) = KILLS.iter().position(|&n| n == kill) else {
             println!("ATTACK-UNKNOWN-MODE {mode}");
             hc::shutdown(SHUTDOWN_crash);
-            loop {}
+            loop {
+                core::hint::spin_loop();
+            }
         };
         run(cases::KILL_PRELUDE, KILL_BASE + 10 * k, &mut e);
         println!("ATTACK {} {} EXPECT-DEATH", KILL_BASE + 10 * k + cases::KILL_PRELUDE.len(), KILL_CASES[k]);
-        // Give xenconsoled the line before the domain stops talking.
-        let end = rt::now() + rt::ms(200);
-        while rt::now() < end {}
+        // xenconsoled must have the line before the domain stops talking.
+        console::drain(5000);
         kill_mode(kill);
     }
 
     println!("ATTACK-BEGIN mode=main cases={} victim={victim}", cases::MAIN.len());
     let (ok, bad) = run(cases::MAIN, 1, &mut e);
     println!("ATTACK-DONE ok={ok} bad={bad}");
-    let end = rt::now() + rt::ms(200);
-    while rt::now() < end {}
+    console::drain(5000);
     hc::shutdown(SHUTDOWN_poweroff);
     loop {
         // SAFETY: the domain is shut down; nothing runs here any more.
@@ -172,6 +173,7 @@ fn kill_mode(kill: &str) -> ! {
 #[no_mangle]
 extern "C" fn rust_unexpected(kind: u64, esr: u64, elr: u64, far: u64) -> ! {
     println!("ATTACK-UNEXPECTED vcpu={} vector={kind} esr={esr:#x} elr={elr:#x} far={far:#x}", rt::vcpu_id());
+    console::drain(5000);
     hc::shutdown(SHUTDOWN_crash);
     loop {
         core::hint::spin_loop();
@@ -181,6 +183,7 @@ extern "C" fn rust_unexpected(kind: u64, esr: u64, elr: u64, far: u64) -> ! {
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
     println!("ATTACK-PANIC {}", info.message());
+    console::drain(5000);
     hc::shutdown(SHUTDOWN_crash);
     loop {
         core::hint::spin_loop();

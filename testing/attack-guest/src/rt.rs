@@ -107,13 +107,15 @@ pub fn finish(before: u64, val: u64) -> Probe {
 
 /// Runs one instruction (an asm template using `{v}` as a 64-bit in/out value register and
 /// any extra operands) with this vCPU's fault record armed: an exception is recorded and
-/// execution resumes right after the instruction. Evaluates to a [`Probe`].
+/// execution resumes right after the instruction. Evaluates to a [`Probe`]. The macro exists
+/// to splice instructions into one `asm!`, so its unsafe block has to take them.
 #[macro_export]
 macro_rules! probe {
     ($insn:literal, $v:expr $(, $($rest:tt)*)?) => {{
         let rec = $crate::rt::fault_rec();
         let before = $crate::rt::fault_count();
         let mut val: u64 = $v;
+        #[allow(clippy::macro_metavars_in_unsafe)]
         // SAFETY: the instruction runs with the vCPU's fault record armed (the sync vector
         // resumes at label 2 with every register as it was); the caller vouches for what the
         // instruction itself does to memory.
