@@ -70,12 +70,7 @@ pub const KNOWN_FAILURES: &[(&str, &str)] = &[
     ("gnt_opaque_bits", "grant_table_op cmd with bits above 12: -ENOSYS; Xen -EINVAL"),
     // Another domain named by a domU: Ferrovisor checks privilege first (Ctx::target: -EPERM),
     // Xen looks the domain up first (-ESRCH for one that does not exist).
-    ("mem_current_reservation_nonexistent", "-EPERM before -ESRCH (Ctx::target)"),
-    ("mem_atp_nonexistent", "-EPERM before -ESRCH (Ctx::target)"),
-    ("ev_alloc_unbound_nonexistent", "-EPERM before -ESRCH (Ctx::target)"),
-    ("ev_status_nonexistent", "-EPERM before -ESRCH (Ctx::target)"),
     ("sched_remote_shutdown_nonexistent", "-EPERM before -ESRCH"),
-    ("hvm_get_param_nonexistent", "-EPERM before -ESRCH (Ctx::target)"),
     ("domctl_pause_nonexistent", "-EPERM before -ESRCH (domctl privilege check first)"),
     ("domctl_bad_version", "-EPERM before -EACCES (Xen checks the interface version first)"),
     ("sysctl_bad_version", "-EPERM before -EACCES (Xen checks the interface version first)"),

@@ -83,12 +83,15 @@ impl<'a> Ctx<'a> {
     }
 
     /// The domain `dom` names, if this call may act on it: itself, or any
-    /// live domain for the privileged domain (`-EPERM` for others).
+    /// live domain for the privileged domain. As Xen: a domain that does
+    /// not exist is `-ESRCH` before any privilege check, else `-EPERM`.
     pub(super) fn target(&self, dom: u16) -> Result<DomRef, i32> {
         if dom == DOMID_SELF || dom == self.dom.id {
-            Ok(self.dref.clone())
-        } else if self.privileged() {
-            domain::get(dom).ok_or(ESRCH)
+            return Ok(self.dref.clone());
+        }
+        let d = domain::get(dom).ok_or(ESRCH)?;
+        if self.privileged() {
+            Ok(d)
         } else {
             Err(EPERM)
         }
@@ -98,8 +101,10 @@ impl<'a> Ctx<'a> {
     fn self_only(&self, dom: u16) -> Result<(), i32> {
         if dom == DOMID_SELF || dom == self.dom.id {
             Ok(())
+        } else if domain::get(dom).is_none() {
+            Err(ESRCH)
         } else if self.privileged() {
-            Err(if domain::get(dom).is_some() { EOPNOTSUPP } else { ESRCH })
+            Err(EOPNOTSUPP)
         } else {
             Err(EPERM)
         }
