@@ -866,15 +866,15 @@ fn with_evtchn<T>(
     Ok(v)
 }
 
-/// An operation on `port` of `dom` that may involve the domain at its
-/// other end: lock that one too (retrying once if the port was rebound
-/// meanwhile).
+/// An operation on a port of `dom` that may involve the domain at its
+/// other end: tried with `dom` alone (loopback and local ports, the common
+/// case, take one lock); when it names another domain, again with that one
+/// locked too (retrying if the port was rebound meanwhile).
 fn on_port<T>(
     dom: &Domain,
-    port: u32,
     mut f: impl FnMut(&mut evtchn::EvtchnDomain, &DomMem, Peer<'_>) -> Result<(T, evtchn::Notify), evtchn::Error>,
 ) -> Result<T, i32> {
-    let mut peer_id = dom.xen.evtchn.lock().peer_of(port);
+    let mut peer_id = None;
     for _ in 0..3 {
         let peer = match peer_id {
             Some(id) => Some(domain::get_any(id).ok_or(ESRCH)?),
@@ -934,11 +934,11 @@ fn event_channel_op(ctx: &Ctx, cmd: u64, arg: u64) -> R {
         }
         EVTCHNOP_close => {
             let a: EvtchnClose = ctx.read(arg)?;
-            on_port(dom, a.port, |ev, mem, p| ev.close(mem, a.port, p).map(|_| ((), none))).map(|_| 0)
+            on_port(dom, |ev, mem, p| ev.close(mem, a.port, p).map(|_| ((), none))).map(|_| 0)
         }
         EVTCHNOP_send => {
             let a: EvtchnSend = ctx.read(arg)?;
-            on_port(dom, a.port, |ev, mem, p| ev.send(mem, a.port, p).map(|n| ((), n))).map(|_| 0)
+            on_port(dom, |ev, mem, p| ev.send(mem, a.port, p).map(|n| ((), n))).map(|_| 0)
         }
         EVTCHNOP_status => {
             let mut a: EvtchnStatus = ctx.read(arg)?;
