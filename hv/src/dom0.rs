@@ -180,6 +180,7 @@ pub fn build(bi: &BootInfo, host_dtb: &[u8], dtb_pa: u64, nr_pcpus: usize) -> Re
     let vaff: Vec<u64> = (0..nr_vcpus).map(|i| hv_core::dt::vcpuid_to_vaffinity(i as u32)).collect();
     let mut vgic = Vgic::new(VgicConfig { nr_vcpus, nr_spis, vcpu_mpidr: vaff.clone() });
     vgic.map_hw(crate::irq::VTIMER_PPI, crate::irq::VTIMER_PPI);
+    vgic.map_hw(crate::irq::PTIMER_PPI, crate::irq::PTIMER_PPI);
     let uart_intid = uart.and_then(|u| u.irq).filter(|i| i.is_spi()).map(|i| i.intid).unwrap_or(0);
     for &(intid, edge) in &pt.spis {
         if intid != uart_intid && intid < 32 + nr_spis {

@@ -57,6 +57,7 @@ pub fn create(id: u16, cfg: &XenDomctlCreatedomain) -> Result<Arc<Domain>, i32> 
     let mut vgic = Vgic::new(VgicConfig { nr_vcpus: nr, nr_spis, vcpu_mpidr: vaff.clone() });
     // The vCPU owns its physical CPU, so the physical virtual-timer PPI is its own.
     vgic.map_hw(crate::irq::VTIMER_PPI, crate::irq::VTIMER_PPI);
+    vgic.map_hw(crate::irq::PTIMER_PPI, crate::irq::PTIMER_PPI);
     let grant_window = Range::new(GUEST_GNTTAB_BASE, GUEST_GNTTAB_SIZE);
     // The toolstack's event-channel limit (libxl's default 1023 if unset).
     let max_port = match cfg.max_evtchn_port {

@@ -70,6 +70,23 @@ fn sync_exit(dref: &crate::domain::DomRef, vcpu: usize, frame: &mut Frame) {
                         crate::inject::data_abort(frame, sysreg::far_el2::read());
                     }
                 }
+                // No syndrome: decode the instruction, as Xen 4.17 does for
+                // LDR/STR (immediate, post-indexed) from AArch64.
+                None if mmio::needs_instruction(&da) && frame.spsr & 0b10000 == 0 => {
+                    match fetch_instr(dom, frame.elr).and_then(|i| mmio::decode_post_indexed(i, ipa)) {
+                        Some(pi) if emulate_mmio(dom, vcpu, frame, &pi.access) => {
+                            if !post_increment(frame, pi.rn, pi.imm) {
+                                crate::fatal::crash_domain(dom, vcpu, frame, "post-indexed MMIO access from an unknown mode");
+                            }
+                            frame.elr += 4;
+                        }
+                        _ => {
+                            crate::glog!(Warning, "d{}v{}: undecodable data abort at IPA {:#x} (ESR {:#x}), pc {:#x}",
+                                dom.id, vcpu, ipa, esr, frame.elr);
+                            crate::inject::data_abort(frame, sysreg::far_el2::read());
+                        }
+                    }
+                }
                 None => {
                     crate::glog!(Warning, "d{}v{}: undecodable data abort at IPA {:#x} (ESR {:#x}), pc {:#x}",
                         dom.id, vcpu, ipa, esr, frame.elr);
@@ -91,6 +108,43 @@ fn sync_exit(dref: &crate::domain::DomRef, vcpu: usize, frame: &mut Frame) {
     }
 }
 
+/// The A64 instruction at the guest's `pc`, read through the vCPU's own
+/// stage-1 translation (its EL1 registers are live on this CPU) and the
+/// domain's stage-2; `None` if it does not map or is misaligned.
+fn fetch_instr(dom: &Domain, pc: u64) -> Option<u32> {
+    if pc % 4 != 0 {
+        return None;
+    }
+    let regs = hv_arm::s1walk::S1Regs {
+        sctlr_el1: sysreg::sctlr_el1::read(),
+        tcr_el1: sysreg::tcr_el1::read(),
+        ttbr0_el1: sysreg::ttbr0_el1::read(),
+        ttbr1_el1: sysreg::ttbr1_el1::read(),
+    };
+    let mut b = [0u8; 4];
+    hv_arm::s1walk::copy_from_guest(&regs, &crate::xen::mem::DomMem(dom), pc, &mut b).ok()?;
+    Some(u32::from_le_bytes(b))
+}
+
+/// After an emulated post-indexed access: base register `rn` += `imm`.
+/// Register 31 is the stack pointer of the mode the guest was in (SP_EL1
+/// in EL1h, SP_EL0 in EL1t/EL0t); false for any other mode.
+fn post_increment(frame: &mut Frame, rn: u8, imm: i64) -> bool {
+    if rn < 31 {
+        frame.set_reg(rn, frame.reg(rn).wrapping_add(imm as u64));
+        return true;
+    }
+    match frame.spsr & 0b1111 {
+        // SAFETY: SP_EL1 is the guest's own stack pointer; the hypervisor
+        // runs on SP_EL2 and never uses it.
+        0b0101 => unsafe { sysreg::sp_el1::write(sysreg::sp_el1::read().wrapping_add(imm as u64)) },
+        // SAFETY: as above, for SP_EL0 (the hypervisor keeps nothing there).
+        0b0100 | 0b0000 => unsafe { sysreg::sp_el0::write(sysreg::sp_el0::read().wrapping_add(imm as u64)) },
+        _ => return false,
+    }
+    true
+}
+
 /// Faults a break-before-make window can cause (not permission faults,
 /// which persist and get an abort).
 fn transient(f: esr::FaultKind) -> bool {
@@ -105,8 +159,9 @@ fn mapped_now(dom: &Domain, ipa: u64) -> bool {
     dom.s2.lock().translate(&crate::platform::HeapTables, ipa).is_some()
 }
 
-/// Trapped system-register accesses: SGI generation and the EL1 physical
-/// timer (not offered: RAZ/WI). Anything else is UNDEFINED for the guest.
+/// Trapped system-register accesses: SGI generation, the EL1 physical
+/// timer, and the debug and PMU registers (RAZ/WI). Anything else is
+/// UNDEFINED for the guest.
 fn sysreg_access(dom: &Domain, vcpu: usize, frame: &mut Frame, acc: &esr::SysRegAccess) {
     use hv_arm::esr as sr;
     let key = acc.key();
@@ -117,7 +172,9 @@ fn sysreg_access(dom: &Domain, vcpu: usize, frame: &mut Frame, acc: &esr::SysReg
         }
     } else if key == sr::ICC_SGI0R_EL1 || key == sr::ICC_ASGI1R_EL1 {
         // Group-0 / alternate-group SGIs do not exist for a non-secure guest.
-    } else if key == sr::CNTP_CTL_EL0 || key == sr::CNTP_CVAL_EL0 || key == sr::CNTP_TVAL_EL0 || debug_or_pmu(acc) {
+    } else if key == sr::CNTP_CTL_EL0 || key == sr::CNTP_CVAL_EL0 || key == sr::CNTP_TVAL_EL0 {
+        ptimer_access(key, acc.read, frame, acc.rt);
+    } else if debug_or_pmu(acc) {
         // Not offered (the debug and PMU registers trap through MDCR_EL2):
         // read as zero, writes ignored.
         if acc.read {
@@ -129,6 +186,38 @@ fn sysreg_access(dom: &Domain, vcpu: usize, frame: &mut Frame, acc: &esr::SysReg
         return;
     }
     frame.elr += 4;
+}
+
+/// The EL1 physical timer, as Xen emulates it for guests (vtimer.c): a
+/// per-vCPU timer whose CTL/CVAL/TVAL read back what was written and which
+/// raises PPI 30 when it expires. The vCPU owns this physical CPU, so its
+/// timer is the CPU's own EL1 physical timer, which the guest reaches only
+/// through these trapped accesses (CNTHCTL_EL2.EL1PCEN = 0) and which
+/// `run::start_vcpu` resets; the PPI is forwarded hardware-mapped, as the
+/// virtual timer's. CTL.ISTATUS is read-only, as Xen's PENDING bit is to
+/// the guest.
+fn ptimer_access(key: u32, read: bool, frame: &mut Frame, rt: u8) {
+    use hv_arm::esr as sr;
+    if read {
+        let v = match key {
+            sr::CNTP_CTL_EL0 => sysreg::cntp_ctl_el0::read() & 0b111,
+            sr::CNTP_CVAL_EL0 => sysreg::cntp_cval_el0::read(),
+            _ => sysreg::cntp_tval_el0::read() & 0xffff_ffff,
+        };
+        frame.set_reg(rt, v);
+        return;
+    }
+    let v = frame.reg(rt);
+    // SAFETY: the EL1 physical timer belongs to the vCPU on this CPU; the
+    // hypervisor does not use it. Its interrupt is handled in irq.rs.
+    unsafe {
+        match key {
+            sr::CNTP_CTL_EL0 => sysreg::cntp_ctl_el0::write(v & 0b11),
+            sr::CNTP_CVAL_EL0 => sysreg::cntp_cval_el0::write(v),
+            _ => sysreg::cntp_tval_el0::write(v & 0xffff_ffff),
+        }
+    }
+    sysreg::isb();
 }
 
 /// The debug registers (op0 = 2: breakpoints, watchpoints, MDSCR, OS lock)

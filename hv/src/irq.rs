@@ -9,6 +9,8 @@ use crate::run;
 
 pub const MAINTENANCE_PPI: u32 = 25;
 pub const VTIMER_PPI: u32 = 27;
+/// The EL1 physical timer (non-secure), emulated for guests on the real one.
+pub const PTIMER_PPI: u32 = 30;
 
 /// The console UART's SPI, owned by the hypervisor (0 until known).
 static UART_INTID: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
@@ -38,8 +40,8 @@ pub fn handle_guest(dom: &Domain, vcpu: usize) -> Option<u32> {
             // (e.g. a CPU coming up programs its timer before enabling the
             // PPI), it stays pending in the vGIC and is delivered once
             // enabled; masking the timer instead would lose the event.
-            VTIMER_PPI => {
-                let k = dom.vgic.lock().inject(vcpu, VTIMER_PPI);
+            VTIMER_PPI | PTIMER_PPI => {
+                let k = dom.vgic.lock().inject(vcpu, intid);
                 run::kick(dom, k);
             }
             // SPIs are dom0's whichever vCPU this CPU runs.
@@ -99,10 +101,10 @@ pub fn drain_idle() {
             break;
         }
         gicv3::eoi(iar);
-        if intid == VTIMER_PPI {
+        if intid == VTIMER_PPI || intid == PTIMER_PPI {
             // The timer of a vCPU that is off: silence it until the vCPU
             // starts again (start_vcpu re-enables the PPI).
-            gicv3::set_private_enabled(crate::percpu::this_cpu(), VTIMER_PPI, false);
+            gicv3::set_private_enabled(crate::percpu::this_cpu(), intid, false);
         } else if intid >= 32 {
             if let Some(dom) = crate::domain::DOM0.get() {
                 if intid == UART_INTID.load(core::sync::atomic::Ordering::Relaxed) {

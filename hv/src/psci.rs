@@ -24,20 +24,11 @@ pub fn handle(dom: &Domain, vcpu: usize, frame: &mut Frame) {
             run::vcpu_off(dom, &dom.vcpus[vcpu]);
         }
         SmcccCall::CpuOn { target_mpidr, entry, context_id } => cpu_on(dom, target_mpidr, entry, context_id),
-        SmcccCall::AffinityInfo { target_affinity, lowest_level } => {
-            if lowest_level != 0 {
-                psci::INVALID_PARAMETERS
-            } else {
-                match dom.vcpu_by_mpidr(target_affinity) {
-                    None => psci::INVALID_PARAMETERS,
-                    Some(v) => match *v.power.lock() {
-                        Power::On => psci::AFFINITY_ON,
-                        Power::Starting { .. } => psci::AFFINITY_ON_PENDING,
-                        Power::Off => psci::AFFINITY_OFF,
-                    },
-                }
-            }
-        }
+        SmcccCall::AffinityInfo { target_affinity, lowest_level } => psci::affinity_info(
+            target_affinity,
+            lowest_level as u32,
+            dom.vcpus.iter().map(|v| (v.vaff, *v.power.lock() == Power::Off)),
+        ),
         SmcccCall::SystemOff => {
             crate::log!(Info, "d{}: SYSTEM_OFF", dom.id);
             if dom.id == 0 {

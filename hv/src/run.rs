@@ -185,6 +185,10 @@ fn start_vcpu(dom: DomRef, vid: usize, entry: u64, ctx: u64) -> ! {
             sysreg::sp_el1::write(b.sp_el1);
         }
         sysreg::cntv_ctl_el0::write(0);
+        // The EL1 physical timer the guest gets through trapped accesses
+        // (exit.rs): off, nothing of the previous owner's left.
+        sysreg::cntp_ctl_el0::write(0);
+        sysreg::cntp_cval_el0::write(0);
         sysreg::icc_sre_el1::write(0x7);
         sysreg::ich_vmcr_el2::write(0);
         sysreg::isb();
@@ -192,6 +196,7 @@ fn start_vcpu(dom: DomRef, vid: usize, entry: u64, ctx: u64) -> ! {
     // The VMID may have been another domain's: drop its translations here.
     cache::flush_guest_tlb();
     gicv3::set_private_enabled(cpu, crate::irq::VTIMER_PPI, true);
+    gicv3::set_private_enabled(cpu, crate::irq::PTIMER_PPI, true);
     gicv3::set_private_enabled(cpu, crate::irq::MAINTENANCE_PPI, true);
     crate::log!(Debug, "d{}v{} starting at {:#x} on CPU{}", dom.id, vid, entry, cpu);
     reset_lrs();
@@ -252,14 +257,17 @@ fn leave(dom: &Domain, vid: usize) -> ! {
     unsafe {
         sysreg::ich_hcr_el2::write(0);
         sysreg::cntv_ctl_el0::write(0);
+        sysreg::cntp_ctl_el0::write(0);
         sysreg::hcr_el2::write(HCR_GUEST & !1);
         sysreg::isb();
     }
     SHADOW[cpu].lock().hcr = 0;
     gicv3::set_private_enabled(cpu, crate::irq::VTIMER_PPI, false);
+    gicv3::set_private_enabled(cpu, crate::irq::PTIMER_PPI, false);
     // A timer interrupt the vCPU had in flight (HW-mapped: active until the
     // guest deactivated it) must not block the next vCPU's timer here.
     gicv3::clear_private_active(cpu, crate::irq::VTIMER_PPI);
+    gicv3::clear_private_active(cpu, crate::irq::PTIMER_PPI);
     if let Some(v) = dom.vcpu(vid) {
         if !dom.is_hardware() {
             v.pcpu.store(NO_PCPU, Ordering::Release);

@@ -55,58 +55,10 @@ const MIN_CASES: usize = 50;
 /// Cases whose BAD result on Ferrovisor is known: (case name, why). Each is a hypervisor bug
 /// or a difference from Xen 4.17 (checked with `--hypervisor xen`), reported to the lead;
 /// remove the entry once it is fixed (the test then says the case passes).
-pub const KNOWN_FAILURES: &[(&str, &str)] = &[
-    // System registers.
-    ("sysreg_cntp_cval_rw", "EL1 physical timer is RAZ/WI; Xen emulates it for guests (vtimer.c)"),
-    // Resource limits and XSM policy.
-    ("ev_alloc_unbound_remote_victim", "domU-to-domU event channel allowed: Xen on Arm's default XSM (SILO) refuses it (-EPERM)"),
-    ("gnt_map_victim_console", "domU-to-domU grant map refused on the entry (st=-1), not by policy (SILO: st=-8)"),
-    ("gnt_map_victim_xenstore", "as gnt_map_victim_console"),
-    ("gnt_copy_victim_gref0", "copy from another domU's grant: st=-2 (bad_domain; Xen: -8 with SILO, -1 without)"),
-    ("gnt_copy_dst_victim_gref0", "as gnt_copy_victim_gref0, destination side"),
-    ("gnt_setup_victim", "setup_table on another domain: st=-2 (bad_domain), Xen -8 (permission_denied)"),
-    ("gnt_query_size_victim", "query_size on another domain: st=-2 (bad_domain), Xen -8 (permission_denied)"),
-    ("gnt_setup_count2", "setup_table with count 2 is done once (count.min(1)); Xen: -EINVAL unless count == 1"),
-    ("gnt_opaque_bits", "grant_table_op cmd with bits above 12: -ENOSYS; Xen -EINVAL"),
-    // Another domain named by a domU: Ferrovisor checks privilege first (Ctx::target: -EPERM),
-    // Xen looks the domain up first (-ESRCH for one that does not exist).
-    ("sched_remote_shutdown_nonexistent", "-EPERM before -ESRCH"),
-    ("domctl_pause_nonexistent", "-EPERM before -ESRCH (domctl privilege check first)"),
-    ("domctl_bad_version", "-EPERM before -EACCES (Xen checks the interface version first)"),
-    ("sysctl_bad_version", "-EPERM before -EACCES (Xen checks the interface version first)"),
-    // memory_op: Xen answers a refused or malformed reservation with "0 extents done".
-    ("mem_populate_dom0", "populate_physmap for dom0 from a domU: -EPERM; Xen returns 0 (extents done)"),
-    ("mem_decrease_victim", "decrease_reservation for another domU: -EPERM; Xen returns 0"),
-    ("mem_populate_nonexistent", "populate_physmap for a missing domain: -EPERM; Xen returns 0"),
-    ("mem_reservation_arg_hole", "unreadable reservation: -EFAULT; Xen returns 0"),
-    ("mem_populate_order_63", "extent_order 63: -EINVAL; Xen returns 0"),
-    ("mem_populate_nr_huge", "nr_extents 2^60: -EINVAL; Xen returns 0"),
-    ("mem_foreign_map_dom0", "gmfn_foreign batch from a domU: rc -EPERM with errs untouched; Xen rc 0, errs[0] -EPERM"),
-    ("mem_foreign_map_victim", "as mem_foreign_map_dom0"),
-    ("mem_foreign_map_nonexistent", "as mem_foreign_map_dom0 (Xen: errs[0] -ESRCH)"),
-    ("mem_foreign_map_self", "as mem_foreign_map_dom0 (Xen: errs[0] -EINVAL)"),
-    ("mem_atp_foreign_space", "add_to_physmap space gmfn_foreign: -EINVAL; Xen -ENOSYS"),
-    ("mem_atp_bad_space", "add_to_physmap unknown space: -EINVAL; Xen -ENOSYS"),
-    ("mem_remove_unpopulated", "remove_from_physmap of an unpopulated gfn: 0; Xen -ENOENT"),
-    // Other calls.
-    ("ver_pagesize_nonnull", "XENVER_pagesize with a buffer: 4096; Xen -EINVAL"),
-    ("vcpu_info_offset_oob", "register_vcpu_info offset past the page: -EINVAL; Xen -ENXIO"),
-    ("console_write_bad_ptr", "CONSOLEIO_write from a domU reads the buffer first (-EFAULT); Xen: -EPERM"),
-    ("console_bad_cmd", "console_io unknown cmd from a domU: -ENOSYS; Xen -EPERM"),
-    ("vm_assist_bad_cmd", "vm_assist unknown cmd: -EINVAL; Xen -ENOSYS"),
-    ("multicall_nested", "a multicall inside a multicall: -ENOSYS; Xen -EINVAL"),
-    ("multicall_nr_huge", "nr_calls 0x7fffffff over an unmapped list: -EINVAL; Xen -EFAULT"),
-    ("psci_affinity_nonexistent", "AFFINITY_INFO of a missing vCPU: INVALID_PARAMETERS; Xen OFF (1)"),
-    ("psci_affinity_level1", "AFFINITY_INFO lowest level 1: INVALID_PARAMETERS; Xen ON (0)"),
-    ("gicd_ldr_postindex", "post-indexed LDR on emulated MMIO (no syndrome) gets an abort; Xen 4.17 decodes and emulates it"),
-];
+pub const KNOWN_FAILURES: &[(&str, &str)] = &[];
 
 /// Cases seen failing once but not reproducible (yet): a BAD result is reported, not fatal.
-pub const INTERMITTENT: &[(&str, &str)] = &[
-    ("gic_still_works", "once in ~10 runs an SGI to vCPU 1 was never delivered after the vGIC sweeps"),
-    ("gicr_sweep_repeat", "as gic_still_works"),
-    ("sgi_round_trips_after_sweeps", "as gic_still_works"),
-];
+pub const INTERMITTENT: &[(&str, &str)] = &[];
 
 /// The steps testing/init-attack.sh reports, in order, each with how long it may take after
 /// the previous marker (the script bounds its own waits; these are the backstop).

@@ -2,9 +2,12 @@
 //!
 //! The hardware only describes the access (size, register, sign extension) when
 //! `ISV` is set, i.e. for single-register loads/stores without writeback.
-//! Everything else (LDP/STP, writeback forms, cache maintenance on an MMIO
-//! address, faults on the guest's own page-table walk) is refused here; the
-//! caller decides what to inject (Xen injects a data abort).
+//! Of the rest, only what Xen 4.17 decodes from the instruction itself
+//! (`LDR`/`STR` immediate post-indexed: [`decode_post_indexed`]) is
+//! emulated; everything else (LDP/STP, other writeback forms, cache
+//! maintenance on an MMIO address, faults on the guest's own page-table
+//! walk) is refused here; the caller decides what to inject (Xen injects a
+//! data abort).
 
 use crate::esr::{DataAbort, FaultKind};
 
@@ -49,6 +52,79 @@ pub fn decode(da: &DataAbort, ipa: u64) -> Option<MmioAccess> {
         reg: da.srt & 0x1F,
         sign_extend: da.sse && !da.wnr,
         sixty_four: da.sf,
+    })
+}
+
+/// A load/store whose syndrome carried no instruction information, decoded
+/// from the instruction itself as Xen 4.17 does (`decode_arm64`): only
+/// `LDR`/`STR` (immediate, post-indexed) of an integer register, any size,
+/// zero-extending. The access goes to the faulting address; afterwards the
+/// base register `rn` (31: the stack pointer of the guest's mode) grows by
+/// `imm`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PostIndexed {
+    pub access: MmioAccess,
+    /// Base register; 31 is SP (not XZR) here.
+    pub rn: u8,
+    /// Signed offset added to the base after the access (imm9).
+    pub imm: i64,
+}
+
+/// Whether a data abort without a valid syndrome may be decoded from the
+/// instruction (Xen's `try_decode_instruction`): a stage-2 translation
+/// fault of an ordinary access — not on the guest's own page-table walk
+/// (`S1PTW`), not cache maintenance (`CM`), no external abort, and a valid
+/// FAR (the page offset of the IPA comes from it).
+pub fn needs_instruction(da: &DataAbort) -> bool {
+    !da.isv
+        && !da.cm
+        && !da.s1ptw
+        && !da.vncr
+        && !da.ea
+        && !da.fnv
+        && matches!(da.fault(), FaultKind::Translation(_))
+}
+
+/// Bits of `LDR/STR (immediate, post-indexed)` that are fixed, and their value.
+const POST_INDEX_FIXED_MASK: u32 = 0x3B20_0C00;
+const POST_INDEX_FIXED_VALUE: u32 = 0x3800_0400;
+
+/// Decode the A64 instruction `instr` that faulted at `ipa` (see
+/// [`needs_instruction`]). `None` for anything but an integer `LDR`/`STR`
+/// (immediate, post-indexed) — signed loads, SIMD/FP registers, and
+/// `Rn == Rt` (other than 31, which is CONSTRAINED UNPREDICTABLE) included:
+/// the caller then injects a data abort, as Xen does.
+pub fn decode_post_indexed(instr: u32, ipa: u64) -> Option<PostIndexed> {
+    let rt = (instr & 0x1f) as u8;
+    let rn = ((instr >> 5) & 0x1f) as u8;
+    if rn == rt && rn != 31 {
+        return None;
+    }
+    if instr & POST_INDEX_FIXED_MASK != POST_INDEX_FIXED_VALUE {
+        return None;
+    }
+    if (instr >> 26) & 1 != 0 {
+        return None; // V: SIMD/FP register
+    }
+    let write = match (instr >> 22) & 3 {
+        0 => true,
+        1 => false,
+        _ => return None, // LDRS*: not decoded by Xen either
+    };
+    let size = (instr >> 30) as u8 & 3;
+    // imm9 (bits 20:12), sign-extended.
+    let imm = (((instr >> 12) & 0x1ff) as i64) << 55 >> 55;
+    Some(PostIndexed {
+        access: MmioAccess {
+            ipa,
+            size: 1 << size,
+            write,
+            reg: rt,
+            sign_extend: false,
+            sixty_four: size == 3,
+        },
+        rn,
+        imm,
     })
 }
 
@@ -108,6 +184,69 @@ pub const fn fault_ipa(hpfar_el2: u64, far_el2: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn post_indexed_loads_and_stores() {
+        // ldr w0, [x1], #4
+        let d = decode_post_indexed(0xb840_4420, 0x800_0004).unwrap();
+        assert_eq!((d.access.size, d.access.write, d.access.reg, d.access.sixty_four), (4, false, 0, false));
+        assert_eq!((d.rn, d.imm, d.access.ipa), (1, 4, 0x800_0004));
+        assert!(!d.access.sign_extend);
+        // ldr x2, [x3], #-8
+        let d = decode_post_indexed(0xf85f_8462, 0).unwrap();
+        assert_eq!((d.access.size, d.access.write, d.access.reg, d.access.sixty_four), (8, false, 2, true));
+        assert_eq!((d.rn, d.imm), (3, -8));
+        // strb w5, [sp], #1 (Rn 31 is SP)
+        let d = decode_post_indexed(0x3800_17e5, 0).unwrap();
+        assert_eq!((d.access.size, d.access.write, d.access.reg), (1, true, 5));
+        assert_eq!((d.rn, d.imm), (31, 1));
+        // strh wzr, [x0], #255
+        let d = decode_post_indexed(0x780f_f41f, 0).unwrap();
+        assert_eq!((d.access.size, d.access.write, d.access.reg, d.rn, d.imm), (2, true, 31, 0, 255));
+        // ldr x1, [x1], #8: Rn == Rt, refused.
+        assert_eq!(decode_post_indexed(0xf840_8421, 0), None);
+        // ldr xzr.. with Rn = Rt = 31 is allowed by the check (Xen too).
+        assert!(decode_post_indexed(0xf840_87ff, 0).is_some());
+        // Pre-indexed (bits 11:10 = 11), unsigned offset, register offset: no.
+        assert_eq!(decode_post_indexed(0xb840_4c20, 0), None); // ldr w0, [x1, #4]!
+        assert_eq!(decode_post_indexed(0xb940_0420, 0), None); // ldr w0, [x1, #4]
+        assert_eq!(decode_post_indexed(0xb861_6820, 0), None); // ldr w0, [x1, x1]
+        // ldrsw x0, [x1], #4 (opc 2), ldr s0, [x1], #4 (V), ldp: no.
+        assert_eq!(decode_post_indexed(0xb880_4420, 0), None);
+        assert_eq!(decode_post_indexed(0xbc40_4420, 0), None);
+        assert_eq!(decode_post_indexed(0xa9c0_0420, 0), None);
+        // Every word either decodes consistently or is refused (no panic).
+        let mut x = 0x1234_5678u32;
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            for w in [x, (x & !POST_INDEX_FIXED_MASK) | POST_INDEX_FIXED_VALUE] {
+                if let Some(d) = decode_post_indexed(w, 0) {
+                    assert!(matches!(d.access.size, 1 | 2 | 4 | 8));
+                    assert!((-256..=255).contains(&d.imm));
+                    assert!(d.rn < 32 && d.access.reg < 32);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn only_translation_faults_without_syndrome_are_decoded() {
+        let mut a = da(false, 0, false, 0, false, false);
+        a.dfsc = 0b000101; // translation fault, level 1
+        assert!(needs_instruction(&a));
+        a.isv = true;
+        assert!(!needs_instruction(&a));
+        a.isv = false;
+        for f in [|a: &mut DataAbort| a.s1ptw = true, |a: &mut DataAbort| a.cm = true, |a: &mut DataAbort| a.fnv = true, |a: &mut DataAbort| a.ea = true] {
+            let mut b = a;
+            f(&mut b);
+            assert!(!needs_instruction(&b));
+        }
+        a.dfsc = 0b001101; // permission fault
+        assert!(!needs_instruction(&a));
+    }
 
     fn da(isv: bool, sas: u8, sse: bool, srt: u8, sf: bool, wnr: bool) -> DataAbort {
         DataAbort {

@@ -97,6 +97,41 @@ pub const AFFINITY_ON_PENDING: i64 = 2;
 /// MIGRATE_INFO_TYPE answer: no trusted OS, no migration needed.
 pub const MIGRATE_INFO_TYPE_NO_TOS: i64 = 2;
 
+/// MPIDR affinity bits (Aff3, Aff2, Aff1, Aff0).
+const MPIDR_HWID_MASK: u64 = 0xff_00ff_ffff;
+
+/// AFFINITY_INFO as Xen 4.17's vPSCI answers it: `lowest_level` above 3
+/// is [`INVALID_PARAMETERS`]; otherwise the affinity fields below that
+/// level are ignored and the answer is [`AFFINITY_ON`] if any vCPU in the
+/// named group is not powered off (a vCPU being started counts as on:
+/// Xen starts it at once), else [`AFFINITY_OFF`] — also for a group with
+/// no vCPU at all. `vcpus`: (virtual MPIDR affinity, powered off) of each.
+pub fn affinity_info(
+    target_affinity: u64,
+    lowest_level: u32,
+    vcpus: impl IntoIterator<Item = (u64, bool)>,
+) -> i64 {
+    if lowest_level > 3 {
+        return INVALID_PARAMETERS;
+    }
+    let shift = match lowest_level {
+        0 => 0,
+        1 => 8,
+        2 => 16,
+        _ => 32,
+    };
+    let mask = MPIDR_HWID_MASK & !((1u64 << shift) - 1);
+    let target = target_affinity & mask;
+    if vcpus
+        .into_iter()
+        .any(|(aff, off)| aff & mask == target && !off)
+    {
+        AFFINITY_ON
+    } else {
+        AFFINITY_OFF
+    }
+}
+
 /// PSCI error as a type, for handlers that return `Result`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PsciError {
@@ -428,6 +463,28 @@ pub mod host {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn affinity_info_as_xen() {
+        // vCPU 0 on, vCPU 1 off, vCPU 16 (Aff1 = 1) on.
+        let v = [(0u64, false), (1, true), (0x100, false)];
+        assert_eq!(super::affinity_info(0, 0, v), super::AFFINITY_ON);
+        assert_eq!(super::affinity_info(1, 0, v), super::AFFINITY_OFF);
+        // No such vCPU: off, not an error.
+        assert_eq!(super::affinity_info(0xf, 0, v), super::AFFINITY_OFF);
+        // Level 1: Aff0 ignored; the cluster of vCPUs 0 and 1 has one on.
+        assert_eq!(super::affinity_info(0x1, 1, v), super::AFFINITY_ON);
+        assert_eq!(super::affinity_info(0x105, 1, v), super::AFFINITY_ON);
+        assert_eq!(super::affinity_info(0x200, 1, v), super::AFFINITY_OFF);
+        // Levels 2 and 3: everything here is in group 0.
+        assert_eq!(super::affinity_info(0x1_0000_0000, 3, v), super::AFFINITY_OFF);
+        assert_eq!(super::affinity_info(0xffff, 2, v), super::AFFINITY_ON);
+        assert_eq!(super::affinity_info(0x1_0000, 2, v), super::AFFINITY_OFF);
+        // Bits outside the affinity fields (bit 31, 24-31) are ignored.
+        assert_eq!(super::affinity_info(0x8000_0000, 0, v), super::AFFINITY_ON);
+        assert_eq!(super::affinity_info(0, 4, v), super::INVALID_PARAMETERS);
+        assert_eq!(super::affinity_info(0, 9, v), super::INVALID_PARAMETERS);
+    }
+
     use super::*;
 
     #[test]

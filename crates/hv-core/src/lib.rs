@@ -15,3 +15,4 @@ pub mod guest;
 pub mod log;
 pub mod mem;
 pub mod p2m;
+pub mod xsm;

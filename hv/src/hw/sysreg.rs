@@ -78,8 +78,13 @@ sysreg!(ttbr0_el1, "TTBR0_EL1", rw);
 sysreg!(ttbr1_el1, "TTBR1_EL1", rw);
 sysreg!(tcr_el1, "TCR_EL1", rw);
 sysreg!(cntv_ctl_el0, "CNTV_CTL_EL0", rw);
+// The EL1 physical timer: guests reach it only through trapped accesses (exit.rs).
+sysreg!(cntp_ctl_el0, "CNTP_CTL_EL0", rw);
+sysreg!(cntp_cval_el0, "CNTP_CVAL_EL0", rw);
+sysreg!(cntp_tval_el0, "CNTP_TVAL_EL0", rw);
 sysreg!(cpacr_el1, "CPACR_EL1", rw);
 sysreg!(sp_el1, "SP_EL1", rw);
+sysreg!(sp_el0, "SP_EL0", rw);
 
 // GICv3 CPU interface (physical, EL2 view) and virtual interface control.
 sysreg!(icc_sre_el2, "ICC_SRE_EL2", rw);

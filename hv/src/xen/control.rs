@@ -89,12 +89,18 @@ fn set_payload<T: IntoBytes + Immutable>(op: &mut XenDomctl, v: &T) {
 }
 
 pub fn domctl(ctx: &Ctx, arg: u64) -> R {
-    if !ctx.privileged() {
-        return Err(EPERM);
-    }
+    // Xen's order: the argument, its interface version, the domain it
+    // names (by exact id; not for createdomain/getdomaininfo), then the
+    // privilege check.
     let mut op: XenDomctl = ctx.read(arg)?;
     if op.interface_version != XEN_DOMCTL_INTERFACE_VERSION {
         return Err(EACCES);
+    }
+    if !ctx.privileged() {
+        if op.cmd != XEN_DOMCTL_createdomain && op.cmd != XEN_DOMCTL_getdomaininfo && domain::get_any(op.domain).is_none() {
+            return Err(ESRCH);
+        }
+        return Err(EPERM);
     }
     match op.cmd {
         XEN_DOMCTL_createdomain => {
@@ -273,12 +279,13 @@ fn set_vcpu_context(ctx: &Ctx, dom: &Domain, vcpu: usize, handle: u64) -> R {
 }
 
 pub fn sysctl(ctx: &Ctx, arg: u64) -> R {
-    if !ctx.privileged() {
-        return Err(EPERM);
-    }
+    // Xen's order: the argument, its interface version, then the privilege check.
     let mut op: XenSysctl = ctx.read(arg)?;
     if op.interface_version != XEN_SYSCTL_INTERFACE_VERSION {
         return Err(EACCES);
+    }
+    if !ctx.privileged() {
+        return Err(EPERM);
     }
     match op.cmd {
         XEN_SYSCTL_physinfo => {

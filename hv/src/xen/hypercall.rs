@@ -25,6 +25,9 @@ use zerocopy::{FromBytes, FromZeros, Immutable, IntoBytes, KnownLayout};
 
 pub(super) type R = Result<i64, i32>;
 
+/// Xen's `INVALID_GFN` (`~0`).
+const INVALID_GFN: u64 = u64::MAX;
+
 /// Most elements one grant-table or memory call may carry (Xen preempts
 /// long calls with continuations; we refuse absurd counts instead).
 const MAX_BATCH: u64 = 1 << 16;
@@ -39,6 +42,9 @@ pub struct Ctx<'a> {
     pub vcpu: usize,
     pub(super) regs: S1Regs,
     budget: core::cell::Cell<u32>,
+    /// Set by a call that stopped early and wants to be re-issued with
+    /// these (x0, x1): Xen's hypercall continuation.
+    cont: core::cell::Cell<Option<[u64; 2]>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -50,7 +56,7 @@ impl<'a> Ctx<'a> {
             ttbr0_el1: sysreg::ttbr0_el1::read(),
             ttbr1_el1: sysreg::ttbr1_el1::read(),
         };
-        Ctx { dom, dref, vcpu, regs, budget: core::cell::Cell::new(TRAP_BUDGET) }
+        Ctx { dom, dref, vcpu, regs, budget: core::cell::Cell::new(TRAP_BUDGET), cont: core::cell::Cell::new(None) }
     }
 
     /// Charge `n` work units to this trap; `-E2BIG` once it has done enough.
@@ -116,7 +122,16 @@ pub fn handle(dom: &DomRef, vcpu: usize, frame: &mut Frame) {
     let ctx = Ctx::new(dom, vcpu);
     let a = [frame.x[0], frame.x[1], frame.x[2], frame.x[3], frame.x[4]];
     let r = dispatch(&ctx, frame.x[16], a, true);
-    frame.x[0] = r as u64;
+    match ctx.cont.get() {
+        // Re-issue the HVC (x16 still holds the number) with the rest of
+        // the work: the guest takes its interrupts in between.
+        Some([x0, x1]) => {
+            frame.x[0] = x0;
+            frame.x[1] = x1;
+            frame.elr -= 4;
+        }
+        None => frame.x[0] = r as u64,
+    }
 }
 
 fn dispatch(ctx: &Ctx, nr: u64, a: [u64; 5], top: bool) -> i64 {
@@ -129,9 +144,11 @@ fn dispatch(ctx: &Ctx, nr: u64, a: [u64; 5], top: bool) -> i64 {
         HYPERVISOR_vcpu_op => vcpu_op(ctx, a[0], a[1], a[2]),
         HYPERVISOR_hvm_op => hvm_op(ctx, a[0], a[1]),
         HYPERVISOR_console_io => console_io(ctx, a[0], a[1], a[2]),
-        HYPERVISOR_vm_assist => vm_assist(a[0], a[1]),
+        HYPERVISOR_vm_assist => vm_assist(a[0] as u32, a[1] as u32),
         HYPERVISOR_platform_op => platform_op(ctx, a[0]),
-        HYPERVISOR_multicall if top => multicall(ctx, a[0], a[1]),
+        HYPERVISOR_multicall if top => multicall(ctx, a[0], a[1] as u32),
+        // Xen: already in a multicall.
+        HYPERVISOR_multicall => Err(EINVAL),
         // No PCI passthrough control, no XSM/FLASK: Xen answers these -ENOSYS too.
         HYPERVISOR_physdev_op | HYPERVISOR_xsm_op => Err(ENOSYS),
         HYPERVISOR_sysctl => super::control::sysctl(ctx, a[0]),
@@ -199,7 +216,8 @@ fn version(ctx: &Ctx, cmd: u64, arg: u64) -> R {
             fi.submap = f;
             ctx.write(arg, &fi).map(|_| 0)
         }
-        XENVER_pagesize => Ok(4096),
+        // Only asks for a number: a buffer is a caller mistake.
+        XENVER_pagesize => if arg == 0 { Ok(4096) } else { Err(EINVAL) },
         XENVER_guest_handle => ctx.write(arg, &[0u8; 16]).map(|_| 0),
         XENVER_commandline => {
             let s = if ctx.privileged() { crate::CMDLINE.get().map(|s| s.as_str()).unwrap_or("") } else { "<denied>" };
@@ -260,18 +278,48 @@ fn memory_op(ctx: &Ctx, cmd: u64, arg: u64) -> R {
     let start = cmd >> 6;
     match op {
         XENMEM_add_to_physmap => {
+            if start > u16::MAX as u64 {
+                return Err(EDOM);
+            }
             let x: XenAddToPhysmap = ctx.read(arg)?;
+            // Foreign mapping only through the batch call.
+            if x.space == XENMAPSPACE_gmfn_foreign {
+                return Err(ENOSYS);
+            }
             let target = ctx.target(x.domid)?;
+            atp_permission(ctx, &target, x.space)?;
+            if x.gpfn == INVALID_GFN {
+                return Err(EINVAL);
+            }
+            if x.space == XENMAPSPACE_gmfn_range {
+                // Each page would be an XENMAPSPACE_gmfn one, which Arm does not offer.
+                if (x.size as u64) < start {
+                    return Err(EILSEQ);
+                }
+                if x.gpfn.checked_add(x.size as u64).is_none() || x.idx.checked_add(x.size as u64).is_none() {
+                    return Err(EOVERFLOW);
+                }
+                return if x.size as u64 == start { Ok(0) } else { Err(ENOSYS) };
+            }
             add_to_physmap(&target, x.space, x.idx, x.gpfn)
         }
         XENMEM_remove_from_physmap => {
+            if start != 0 {
+                return Err(EINVAL);
+            }
             let x: XenRemoveFromPhysmap = ctx.read(arg)?;
             let target = ctx.target(x.domid)?;
             remove_from_physmap(&target, x.gpfn)
         }
+        // As Xen: a reservation that cannot be read, is too large to encode
+        // a continuation for, names a domain that does not exist or that
+        // the caller may not touch is "start extents done", not an error.
         XENMEM_decrease_reservation | XENMEM_populate_physmap | XENMEM_increase_reservation => {
-            let r: XenMemoryReservation = ctx.read(arg)?;
-            let target = ctx.target(r.domid)?;
+            let Ok(r) = ctx.read::<XenMemoryReservation>(arg) else { return Ok(start as i64) };
+            if r.nr_extents > (u32::MAX >> 6) as u64 || start >= r.nr_extents {
+                return Ok(start as i64);
+            }
+            let Ok(target) = ctx.target(r.domid) else { return Ok(start as i64) };
             reservation(ctx, &target, op, &r, start)
         }
         XENMEM_current_reservation => {
@@ -305,23 +353,41 @@ fn memory_op(ctx: &Ctx, cmd: u64, arg: u64) -> R {
         XENMEM_get_sharing_freed_pages | XENMEM_get_sharing_shared_pages => Ok(0),
         XENMEM_maximum_ram_page => Ok(ctx.dom.ram.iter().map(|r| (r.start + r.size) / 4096).max().unwrap_or(0) as i64),
         XENMEM_add_to_physmap_batch => {
+            if start > u16::MAX as u64 {
+                return Err(EDOM);
+            }
             let b: XenAddToPhysmapBatch = ctx.read(arg)?;
-            ctx.self_only(b.domid)?;
-            if b.space as u32 != XENMAPSPACE_gmfn_foreign {
-                return Err(EINVAL);
+            let space = b.space as u32;
+            if space == XENMAPSPACE_gmfn_range {
+                return Err(EOPNOTSUPP);
             }
-            if !ctx.privileged() {
-                return Err(EPERM);
+            let target = ctx.target(b.domid)?;
+            atp_permission(ctx, &target, space)?;
+            let size = b.size as u64;
+            if size < start || (size == start && start != 0) {
+                return Err(EILSEQ);
             }
-            let owner = domain::get(b.foreign_domid).ok_or(ESRCH)?;
-            if owner.id == ctx.dom.id || owner.is_hardware() {
-                return Err(EINVAL);
+            if space == XENMAPSPACE_dev_mmio && b.foreign_domid != 0 {
+                return Err(EOPNOTSUPP); // u.res0
             }
-            for i in 0..b.size as u64 {
+            if target.id != ctx.dom.id {
+                return Err(EOPNOTSUPP); // dom0 changing another domain's physmap: not offered
+            }
+            // Refusals are per entry (errs[i]); the call itself fails only
+            // on unreadable arrays.
+            for i in start..size {
                 ctx.spend(1)?;
                 let idx: u64 = ctx.read(b.idxs.wrapping_add(i * 8))?;
                 let gpfn: u64 = ctx.read(b.gpfns.wrapping_add(i * 8))?;
-                let e = match map_foreign(ctx.dom, &owner, idx, gpfn) {
+                if gpfn == INVALID_GFN {
+                    return Err(EINVAL);
+                }
+                let r = if space == XENMAPSPACE_gmfn_foreign {
+                    foreign_one(ctx, &target, b.foreign_domid, idx, gpfn)
+                } else {
+                    add_to_physmap(&target, space, idx, gpfn).map(|_| ())
+                };
+                let e = match r {
                     Ok(()) => 0i32,
                     Err(e) => -e,
                 };
@@ -334,6 +400,38 @@ fn memory_op(ctx: &Ctx, cmd: u64, arg: u64) -> R {
             Err(ENOSYS)
         }
     }
+}
+
+/// Xen's `xatp_permission_check`: MMIO only for the hardware domain into
+/// itself; otherwise the caller must be the target or privileged (checked
+/// by `Ctx::target` already).
+fn atp_permission(ctx: &Ctx, target: &Domain, space: u32) -> Result<(), i32> {
+    if space == XENMAPSPACE_dev_mmio && (!target.is_hardware() || target.id != ctx.dom.id) {
+        return Err(EACCES);
+    }
+    Ok(())
+}
+
+/// One XENMAPSPACE_gmfn_foreign entry: `foreign`'s frame `idx` into
+/// `target` at `gpfn`, with Xen's checks in Xen's order (`get_pg_owner`:
+/// the caller's own numeric id names no page owner, `DOMID_SELF` names
+/// the caller; mapping from oneself is `-EINVAL`; only the privileged
+/// domain maps other domains' pages, `-EPERM`).
+fn foreign_one(ctx: &Ctx, target: &DomRef, foreign: u16, idx: u64, gpfn: u64) -> Result<(), i32> {
+    let owner = if foreign == DOMID_SELF {
+        ctx.dref.clone()
+    } else if foreign == ctx.dom.id {
+        return Err(ESRCH);
+    } else {
+        domain::get(foreign).ok_or(ESRCH)?
+    };
+    if owner.id == target.id {
+        return Err(EINVAL);
+    }
+    if !target.is_hardware() {
+        return Err(EPERM);
+    }
+    map_foreign(target, &owner, idx, gpfn)
 }
 
 /// Map `owner`'s page at guest frame `idx` into `dom` at `gpfn`; the
@@ -387,6 +485,10 @@ fn remove_from_physmap(dom: &Domain, gfn: u64) -> R {
     if foreign.is_some() {
         drop(foreign); // may free a dying domain: no locks held
         return Ok(0);
+    }
+    // Nothing (or no RAM) at the frame: Xen finds no page to remove.
+    if gfn.checked_mul(4096).is_none_or(|ipa| DomMem(dom).pa(ipa, false).is_err()) {
+        return Err(ENOENT);
     }
     dom.xen.grant.lock().table.frame_unmapped(gfn);
     if !dom.is_hardware() && dom.owned.lock().lookup(gfn).is_some() {
@@ -499,7 +601,8 @@ fn add_to_physmap(dom: &Domain, space: u32, idx: u64, gpfn: u64) -> R {
             }
             Ok(0)
         }
-        _ => Err(EINVAL),
+        // XENMAPSPACE_gmfn, dev_mmio (no ACPI dom0 here) and anything unknown.
+        _ => Err(ENOSYS),
     }
 }
 
@@ -507,8 +610,8 @@ fn reservation(ctx: &Ctx, target: &Domain, op: u32, r: &XenMemoryReservation, st
     if op == XENMEM_increase_reservation {
         return Ok(0);
     }
-    if r.extent_order > 18 || r.nr_extents > MAX_BATCH {
-        return Err(EINVAL);
+    if r.extent_order > 18 {
+        return Ok(start as i64); // beyond any order offered: none done
     }
     if !target.is_hardware() {
         return guest_reservation(ctx, target, op, r, start);
@@ -744,8 +847,10 @@ fn unmap_one(dom: &Domain, op: &mut GnttabUnmapGrantRef) {
 
 /// The domains a grant copy touches: the caller and up to two others (a
 /// source and a destination granter), held alive until the copy is done.
-/// Policy as Xen's default on Arm (SILO): dom0 may copy with any domain, a
-/// domU only with dom0 and itself.
+/// Any existing domain is found; hv-core's `grant_copy` applies Xen's
+/// default policy on Arm (SILO, `hv_core::xsm`) before it claims a grant:
+/// dom0 may copy with any domain, a domU only with dom0 and itself (or
+/// between two grants of one domain).
 struct Copier<'a> {
     me: &'a Domain,
     others: [Option<DomRef>; 2],
@@ -756,13 +861,10 @@ impl<'a> Copier<'a> {
         Copier { me, others: [None, None] }
     }
 
-    /// `dom` if the caller may touch it; looked up once per copy.
+    /// `dom` (the caller or another existing domain), looked up once per copy.
     fn dom(&mut self, dom: u16) -> Option<&Domain> {
         if dom == self.me.id {
             return Some(self.me);
-        }
-        if self.me.id != 0 && dom != 0 {
-            return None;
         }
         let i = match self.others.iter().position(|o| o.as_ref().is_some_and(|d| d.id == dom)) {
             Some(i) => i,
@@ -810,20 +912,79 @@ fn each<T: FromBytes + IntoBytes + KnownLayout + Immutable>(ctx: &Ctx, uop: u64,
     Ok(0)
 }
 
+/// The domain a grant-table query or setup names, as a `GNTST_*` refusal:
+/// `bad_domain` if it does not exist, `permission_denied` if the caller may
+/// not act on it (Xen's `xsm_grant_setup` / `xsm_grant_query_size`).
+fn gnt_target(ctx: &Ctx, dom: u16) -> Result<DomRef, i16> {
+    ctx.target(dom).map_err(|e| if e == ESRCH { GNTST_bad_domain } else { GNTST_permission_denied })
+}
+
+/// GNTTABOP_setup_table (count 1): grow the table and list where its
+/// frames are mapped; only `status` goes back into the argument.
+fn setup_table(ctx: &Ctx, uop: u64) -> R {
+    let mut op: GnttabSetupTable = ctx.read(uop)?;
+    op.status = match gnt_target(ctx, op.dom) {
+        Err(st) => st,
+        Ok(t) => {
+            let gfns = {
+                let mut g = t.xen.grant.lock();
+                let st = g.table.setup_table(op.nr_frames);
+                if st != GNTST_okay {
+                    Err(st)
+                } else {
+                    // nr_frames is within the table's limit now.
+                    Ok((0..op.nr_frames).map(|i| g.table.frame_gfn(i)).collect::<alloc::vec::Vec<u64>>())
+                }
+            };
+            match gfns {
+                Err(st) => st,
+                Ok(gfns) => {
+                    let mut st = GNTST_okay;
+                    for (i, gfn) in gfns.iter().enumerate() {
+                        if ctx.write(op.frame_list.wrapping_add(i as u64 * 8), gfn).is_err() {
+                            st = GNTST_bad_virt_addr;
+                        }
+                    }
+                    st
+                }
+            }
+        }
+    };
+    let off = core::mem::offset_of!(GnttabSetupTable, status) as u64;
+    ctx.write(uop.wrapping_add(off), &op.status).map(|_| 0)
+}
+
 fn grant_table_op(ctx: &Ctx, cmd: u64, uop: u64, count: u64) -> R {
     let dom = ctx.dom;
     let me = dom.id;
-    match cmd as u32 {
-        GNTTABOP_query_size => each(ctx, uop, count.min(1), |op: &mut GnttabQuerySize| {
-            if ctx.self_only(op.dom).is_err() {
-                op.status = GNTST_bad_domain;
-            } else {
-                dom.xen.grant.lock().table.query_size(op);
+    // As Xen: a 32-bit count that is negative as an int, then the opaque
+    // bits above GNTTABOP_CMD_MASK (only cache_flush carries any).
+    let count = count as u32;
+    if (count as i32) < 0 {
+        return Err(EINVAL);
+    }
+    let count = count as u64;
+    let cmd = cmd as u32;
+    let (opaque, cmd) = (cmd & !0xfff, cmd & 0xfff);
+    if cmd != GNTTABOP_cache_flush && opaque != 0 {
+        return Err(EINVAL);
+    }
+    match cmd {
+        GNTTABOP_query_size => {
+            if count != 1 {
+                return Err(EINVAL);
             }
-        }),
-        GNTTABOP_setup_table => each(ctx, uop, count.min(1), |op: &mut GnttabSetupTable| {
-            op.status = if ctx.self_only(op.dom).is_err() { GNTST_bad_domain } else { dom.xen.grant.lock().table.setup_table(op.nr_frames) };
-        }),
+            each(ctx, uop, 1, |op: &mut GnttabQuerySize| match gnt_target(ctx, op.dom) {
+                Ok(t) => t.xen.grant.lock().table.query_size(op),
+                Err(st) => op.status = st,
+            })
+        }
+        GNTTABOP_setup_table => {
+            if count != 1 {
+                return Err(EINVAL);
+            }
+            setup_table(ctx, uop)
+        }
         GNTTABOP_set_version => {
             let mut v: GnttabSetVersion = ctx.read(uop)?;
             let r = dom.xen.grant.lock().table.set_version(v.version);
@@ -833,7 +994,7 @@ fn grant_table_op(ctx: &Ctx, cmd: u64, uop: u64, count: u64) -> R {
         }
         GNTTABOP_get_version => {
             let mut v: GnttabGetVersion = ctx.read(uop)?;
-            ctx.self_only(v.dom)?;
+            ctx.target(v.dom)?;
             v.version = 1;
             ctx.write(uop, &v).map(|_| 0)
         }
@@ -947,7 +1108,9 @@ fn event_channel_op(ctx: &Ctx, cmd: u64, arg: u64) -> R {
             let mut a: EvtchnAllocUnbound = ctx.read(arg)?;
             let target = ctx.target(a.dom)?;
             let tmem = DomMem(&target);
-            a.port = target.xen.evtchn.lock().alloc_unbound(&tmem, dom.id, ctx.privileged(), a.remote_dom).map_err(|e| e.get())?;
+            let remote = if a.remote_dom == DOMID_SELF { dom.id } else { a.remote_dom };
+            let remote_exists = remote == dom.id || remote == target.id || domain::get(remote).is_some();
+            a.port = target.xen.evtchn.lock().alloc_unbound_checked(&tmem, dom.id, ctx.privileged(), a.remote_dom, remote_exists).map_err(|e| e.get())?;
             ctx.write(arg, &a).map(|_| 0)
         }
         EVTCHNOP_bind_interdomain => {
@@ -1031,10 +1194,12 @@ fn sched_op(ctx: &Ctx, cmd: u64, arg: u64) -> R {
         SCHEDOP_shutdown_code => Ok(0),
         SCHEDOP_remote_shutdown => {
             let s: SchedRemoteShutdown = ctx.read(arg)?;
+            // By exact id (DOMID_SELF names none), then the privilege check
+            // (a domU may not even shut itself down this way).
+            let target = domain::get(s.domain_id).ok_or(ESRCH)?;
             if !ctx.privileged() {
                 return Err(EPERM);
             }
-            let target = ctx.target(s.domain_id)?;
             crate::domain::shutdown(&target, s.reason);
             Ok(0)
         }
@@ -1062,8 +1227,8 @@ fn vcpu_op(ctx: &Ctx, cmd: u64, vcpuid: u64, arg: u64) -> R {
     match cmd as u32 {
         VCPUOP_register_vcpu_info => {
             let r: VcpuRegisterVcpuInfo = ctx.read(arg)?;
-            if r.offset as usize > 4096 - evtchn::VCPU_INFO_SIZE {
-                return Err(EINVAL);
+            if r.offset as usize > 4096 - evtchn::VCPU_INFO_SIZE || r.offset % 8 != 0 {
+                return Err(ENXIO);
             }
             if v != ctx.vcpu && *dom.vcpus[v].power.lock() != crate::domain::Power::Off {
                 return Err(EINVAL);
@@ -1128,17 +1293,27 @@ fn hvm_op(ctx: &Ctx, op: u64, arg: u64) -> R {
     }
 }
 
-fn vm_assist(cmd: u64, ty: u64) -> R {
+/// The type first (`-EINVAL` unless one Arm offers), then the command.
+fn vm_assist(cmd: u32, ty: u32) -> R {
     use xen_abi::vm_assist::*;
-    if (cmd == VMASST_CMD_enable as u64 || cmd == VMASST_CMD_disable as u64) && ty == VMASST_TYPE_runstate_update_flag as u64 {
+    if ty != VMASST_TYPE_runstate_update_flag as u32 {
+        return Err(EINVAL);
+    }
+    if cmd == VMASST_CMD_enable as u32 || cmd == VMASST_CMD_disable as u32 {
         Ok(0)
     } else {
-        Err(EINVAL)
+        Err(ENOSYS)
     }
 }
 
 fn console_io(ctx: &Ctx, cmd: u64, count: u64, buf: u64) -> R {
     use xen_abi::console_io::*;
+    // Xen (release build, XSM dummy/SILO): only the console domain (dom0)
+    // may use console_io at all, whatever the command.
+    if !ctx.privileged() {
+        return Err(EPERM);
+    }
+    let count = count as u32 as u64;
     match cmd as u32 {
         CONSOLEIO_write => {
             let mut done = 0u64;
@@ -1147,9 +1322,6 @@ fn console_io(ctx: &Ctx, cmd: u64, count: u64, buf: u64) -> R {
                 ctx.spend(1)?;
                 let n = ((count - done) as usize).min(chunk.len());
                 ctx.read_bytes(buf.wrapping_add(done), &mut chunk[..n])?;
-                if !ctx.privileged() {
-                    return Err(EPERM); // as Xen 4.17 (non-debug) for domUs
-                }
                 crate::console::guest_write(&chunk[..n]);
                 done += n as u64;
                 if done >= 1 << 20 {
@@ -1159,8 +1331,8 @@ fn console_io(ctx: &Ctx, cmd: u64, count: u64, buf: u64) -> R {
             Ok(0)
         }
         CONSOLEIO_read => {
-            if !ctx.privileged() {
-                return Err(EPERM);
+            if count > i32::MAX as u64 {
+                return Err(E2BIG);
             }
             let mut tmp = [0u8; 128];
             let n = {
@@ -1227,12 +1399,18 @@ fn set_wallclock(dom: &Domain, boot_ns: u128) {
 }
 
 
-fn multicall(ctx: &Ctx, list: u64, nr: u64) -> R {
+/// Entries one trap runs before the multicall continues in a re-issued
+/// call (as Xen preempts long multicalls).
+const MULTICALL_CHUNK: u64 = 256;
+
+fn multicall(ctx: &Ctx, list: u64, nr: u32) -> R {
     use xen_abi::multicall::MulticallEntry;
-    if nr > 1024 {
-        return Err(EINVAL);
-    }
+    let nr = nr as u64;
     for i in 0..nr {
+        if i == MULTICALL_CHUNK || (i > 0 && ctx.budget.get() < TRAP_BUDGET / 2) {
+            ctx.cont.set(Some([list.wrapping_add(i * 64), nr - i]));
+            return Ok(0);
+        }
         ctx.spend(1)?;
         let va = list.wrapping_add(i * 64);
         let mut e: MulticallEntry = ctx.read(va)?;

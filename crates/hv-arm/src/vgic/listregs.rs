@@ -134,6 +134,7 @@ impl Vgic {
                 intid: intid as u16,
                 latched,
                 written: value,
+                ..Slot::default()
             };
             if intid >= 32 {
                 self.set_spi_owner(intid, vcpu as u8);
@@ -164,8 +165,10 @@ impl Vgic {
     /// entry counts as unchanged) into the model: pending stays pending,
     /// active becomes active, invalid means the guest completed the
     /// interrupt (a level interrupt whose line is still high is pending
-    /// again). Returns the vCPUs to kick: targets of SPIs that this vCPU
-    /// released after they were re-routed.
+    /// again). Writes to the active or pending state made while the
+    /// interrupt was listed (from another vCPU) take precedence over the
+    /// list register. Returns the vCPUs to kick: targets of SPIs that this
+    /// vCPU released after they were re-routed.
     pub fn sync(&mut self, vcpu: usize, lrs: &[u64]) -> Kick {
         let Some(cpu) = self.cpus.get_mut(vcpu) else {
             return Kick::NONE;
@@ -180,12 +183,14 @@ impl Vgic {
         for (i, slot) in slots[..n].iter().enumerate() {
             let state = lr::state(lrs.get(i).copied().unwrap_or(slot.written));
             let intid = u32::from(slot.intid);
-            if state.is_pending() && slot.latched {
+            let pending = state.is_pending() && !slot.clear_pending;
+            let active = (state.is_active() && !slot.clear_active) || slot.set_active;
+            if pending && slot.latched {
                 self.put(vcpu, intid, Field::Latch, true);
             }
-            self.put(vcpu, intid, Field::Active, state.is_active());
+            self.put(vcpu, intid, Field::Active, active);
             if intid >= 32 {
-                if state.is_active() {
+                if active {
                     self.set_spi_owner(intid, vcpu as u8);
                 } else {
                     self.set_spi_owner(intid, NONE);

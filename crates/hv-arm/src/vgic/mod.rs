@@ -222,6 +222,15 @@ struct Slot {
     latched: bool,
     /// The value written, for a `flush` not preceded by `sync`.
     written: u64,
+    /// Register writes (from another vCPU, while this one runs with the
+    /// interrupt listed) that the next `sync` applies on top of what the
+    /// list register says: the LR cannot be changed from here, and without
+    /// these a clear-active or clear-pending would be undone by the fold
+    /// (an active interrupt the guest never acknowledged then stays listed
+    /// for good, and can fill every list register).
+    clear_active: bool,
+    set_active: bool,
+    clear_pending: bool,
 }
 
 /// Per-vCPU state: SGIs and PPIs (INTIDs 0..32) and the list-register slots.
@@ -682,13 +691,71 @@ impl Vgic {
         }
     }
 
+    /// Run `f` on the list-register slot of `intid` on the vCPU it is
+    /// delivered to, if that vCPU has it listed now; that vCPU is then to be
+    /// kicked (so it syncs soon) if `f` says the slot changed.
+    fn mark_listed(&mut self, vcpu: usize, intid: u32, f: impl FnOnce(&mut Slot) -> bool) -> Kick {
+        let Some(d) = self.dest(vcpu, intid) else {
+            return Kick::NONE;
+        };
+        let Some(c) = self.cpus.get_mut(d) else {
+            return Kick::NONE;
+        };
+        let n = usize::from(c.nr_slots).min(MAX_LRS);
+        match c.slots[..n].iter_mut().find(|s| u32::from(s.intid) == intid) {
+            Some(sl) => {
+                if f(sl) {
+                    Kick::vcpu(d)
+                } else {
+                    Kick::NONE
+                }
+            }
+            None => Kick::NONE,
+        }
+    }
+
     /// Apply a set/clear register operation to one interrupt.
     fn apply(&mut self, vcpu: usize, intid: u32, op: BitOp, phys: &mut dyn PhysIrq) -> Kick {
         if !self.exists(vcpu, intid) {
             return Kick::NONE;
         }
         let hw = self.hw_spi(intid);
-        self.change(vcpu, intid, |s| match op {
+        // A listed interrupt's state lives in a list register until the
+        // next sync: record what this write changes there (the kick from
+        // `change` makes that vCPU sync soon).
+        let active = self.get(vcpu, intid, Field::Active);
+        let mut deactivate = false;
+        let listed_kick = match op {
+            BitOp::ClearActive => self.mark_listed(vcpu, intid, |sl| {
+                let changed = !sl.clear_active;
+                sl.clear_active = true;
+                sl.set_active = false;
+                // Possibly acknowledged since the flush (the model does not
+                // know yet): the physical side of a HW SPI goes too, as the
+                // model path below does for a known active one.
+                deactivate = changed && !active;
+                changed
+            }),
+            BitOp::SetActive => self.mark_listed(vcpu, intid, |sl| {
+                let changed = !sl.set_active;
+                sl.set_active = true;
+                sl.clear_active = false;
+                changed
+            }),
+            BitOp::ClearPending => self.mark_listed(vcpu, intid, |sl| {
+                let changed = sl.latched && !sl.clear_pending;
+                sl.clear_pending |= sl.latched;
+                // As for a latch cleared below: a HW SPI whose pending
+                // state goes must not stay active physically.
+                deactivate = changed && !active;
+                changed
+            }),
+            _ => Kick::NONE,
+        };
+        if let (Some(p), true) = (hw, deactivate) {
+            phys.deactivate(p);
+        }
+        listed_kick | self.change(vcpu, intid, |s| match op {
             BitOp::SetEnable | BitOp::ClearEnable => {
                 let en = op == BitOp::SetEnable;
                 s.put(vcpu, intid, Field::Enabled, en);

@@ -568,6 +568,57 @@ fn vgic_sync_eoi_active_pending_and_merge() {
     assert_eq!(flush4(&mut g, 0).1.used, 0);
 }
 
+/// Another vCPU's ISACTIVER/ICACTIVER/ICPENDR writes to interrupts this vCPU
+/// has listed (the attack guest's redistributor sweep): the write wins over
+/// the list register at the next sync, so no never-acknowledged active
+/// interrupt stays listed for good (filling every LR: a new SGI was then
+/// never delivered, the intermittent `gic_still_works` failure).
+#[test]
+fn vgic_cross_vcpu_active_and_pending_writes_win_over_lrs() {
+    let mut g = vgic4(64);
+    enable_grp1(&mut g);
+    let rd1 = REDIST_STRIDE + SGI;
+    // vCPU 0 sets every private interrupt of vCPU 1 active; vCPU 1 then
+    // exits for some reason and lists four of them (active, never acked).
+    g.redist_write(0, rd1 + 0x300, 4, 0xffff_ffff, &mut NoPhys);
+    let (lrs, out) = flush4(&mut g, 1);
+    assert_eq!(out.used, 4);
+    assert!(lrs.iter().all(|&l| lr::state(l) == State::Active));
+    // vCPU 0 clears them all again: vCPU 1 is kicked.
+    let k = g.redist_write(0, rd1 + 0x380, 4, 0xffff_ffff, &mut NoPhys);
+    assert!(k.contains(1));
+    // vCPU 1's LRs still say active (its guest never saw these): the clear wins.
+    g.sync(1, &lrs);
+    assert_eq!(g.redist_read(1, rd1 + 0x300, 4), 0);
+    // An SGI now reaches vCPU 1.
+    enable_private(&mut g, 1, 6);
+    let _ = g.send_sgi(0, 1 << 1 | 6 << 24);
+    let (lrs, _) = flush4(&mut g, 1);
+    assert_eq!(ids(&lrs), [6]);
+    assert_eq!(lr::state(lrs[0]), State::Pending);
+    // ICPENDR while listed: the pending state goes at the sync.
+    let k = g.redist_write(0, rd1 + 0x280, 4, 1 << 6, &mut NoPhys);
+    assert!(k.contains(1));
+    g.sync(1, &lrs);
+    assert_eq!(g.redist_read(1, rd1 + 0x200, 4) & (1 << 6), 0);
+    assert_eq!(flush4(&mut g, 1).1.used, 0);
+    // ISACTIVER while listed pending: pending+active at the next flush.
+    let _ = g.send_sgi(0, 1 << 1 | 6 << 24);
+    let (lrs, _) = flush4(&mut g, 1);
+    g.redist_write(0, rd1 + 0x300, 4, 1 << 6, &mut NoPhys);
+    g.sync(1, &lrs);
+    let (lrs, _) = flush4(&mut g, 1);
+    assert_eq!(ids(&lrs), [6]);
+    assert_eq!(lr::state(lrs[0]), State::PendingActive);
+    // The vCPU's own view after it acknowledged: a later sync without a
+    // write in between follows the LR again.
+    g.sync(1, &[with_state(lrs[0], State::Active)]);
+    let (lrs, _) = flush4(&mut g, 1);
+    assert_eq!(lr::state(lrs[0]), State::Active);
+    g.sync(1, &[with_state(lrs[0], State::Invalid)]);
+    assert_eq!(g.redist_read(1, rd1 + 0x300, 4), 0);
+}
+
 #[test]
 fn vgic_level_reassertion() {
     let mut g = vgic4(64);

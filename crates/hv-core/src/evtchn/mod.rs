@@ -479,9 +479,7 @@ impl EvtchnDomain {
     // ---------------------------------------------------------------------
     // EVTCHNOP_*
 
-    /// `EVTCHNOP_alloc_unbound` in this (the target) domain. `caller` is the
-    /// calling domain; unless it is this domain or privileged → `-EPERM`.
-    /// `remote_dom == DOMID_SELF` means the caller.
+    /// [`Self::alloc_unbound_checked`] for a remote domain that exists.
     pub fn alloc_unbound(
         &mut self,
         mem: &dyn GuestMemory,
@@ -489,15 +487,38 @@ impl EvtchnDomain {
         caller_privileged: bool,
         remote_dom: DomId,
     ) -> Result<Port, Errno> {
+        self.alloc_unbound_checked(mem, caller, caller_privileged, remote_dom, true)
+    }
+
+    /// `EVTCHNOP_alloc_unbound` in this (the target) domain. `caller` is the
+    /// calling domain; `remote_dom == DOMID_SELF` means the caller, and
+    /// `remote_exists` says whether the remote domain exists. Xen's order
+    /// (with SILO): a free port (`-ENOSPC`), the remote domain (`-ESRCH`),
+    /// no channel between two domUs (`-EPERM`, [`crate::xsm`]), then the
+    /// caller must be this domain or privileged (`-EPERM`).
+    pub fn alloc_unbound_checked(
+        &mut self,
+        mem: &dyn GuestMemory,
+        caller: DomId,
+        caller_privileged: bool,
+        remote_dom: DomId,
+        remote_exists: bool,
+    ) -> Result<Port, Errno> {
         let port = self.get_free_port(mem)?;
-        if caller != self.domid && !caller_privileged {
-            return Err(Errno::EPERM);
-        }
         let remote = if remote_dom == DOMID_SELF {
             caller
         } else {
             remote_dom
         };
+        if !remote_exists {
+            return Err(Errno::ESRCH);
+        }
+        if !crate::xsm::silo_allows(caller, self.domid, remote) {
+            return Err(Errno::EPERM);
+        }
+        if caller != self.domid && !caller_privileged {
+            return Err(Errno::EPERM);
+        }
         self.claim(port, State::Unbound { remote }, 0)?;
         Ok(port)
     }
@@ -547,6 +568,10 @@ impl EvtchnDomain {
             };
             if !accepts(pd.chan(remote_port)) {
                 return Err(Errno::EINVAL.into());
+            }
+            // Xen's xsm_evtchn_interdomain under SILO (after the port checks).
+            if !crate::xsm::silo_allows(me, me, rdom) {
+                return Err(Errno::EPERM.into());
             }
             self.claim(
                 lport,

@@ -249,7 +249,26 @@ fn alloc_unbound_ports_permissions_and_limits() {
     // Closing frees the lowest port for reuse.
     assert_eq!(d.close(&mem, 2, Peer::None), Ok(()));
     assert_eq!(d.status(2, 5, false).unwrap().status, EVTCHNSTAT_closed);
-    assert_eq!(d.alloc_unbound(&mem, 5, false, 9), Ok(2));
+    assert_eq!(d.alloc_unbound(&mem, 5, false, 9), Err(Errno::EPERM));
+    assert_eq!(d.alloc_unbound(&mem, 5, false, DOMID_SELF), Ok(2));
+}
+
+#[test]
+fn alloc_unbound_silo_policy() {
+    let mem = ram();
+    let mut d = EvtchnDomain::new(5, 1, 16).unwrap();
+    // A domU: with itself and dom0 only; a missing remote is -ESRCH first.
+    assert_eq!(d.alloc_unbound_checked(&mem, 5, false, 6, true), Err(Errno::EPERM));
+    assert_eq!(d.alloc_unbound_checked(&mem, 5, false, 6, false), Err(Errno::ESRCH));
+    assert_eq!(d.alloc_unbound_checked(&mem, 5, false, 0, true), Ok(1));
+    // Another domU allocating here for itself: SILO refuses (-EPERM).
+    assert_eq!(d.alloc_unbound_checked(&mem, 6, false, DOMID_SELF, true), Err(Errno::EPERM));
+    // dom0 may connect two domUs.
+    assert_eq!(d.alloc_unbound_checked(&mem, 0, true, 6, true), Ok(2));
+    // ...but the domU the port is for may not bind it (see bind_interdomain_errors).
+    // A full table answers -ENOSPC before anything else.
+    let mut full = EvtchnDomain::new(5, 1, 0).unwrap();
+    assert_eq!(full.alloc_unbound_checked(&mem, 5, false, 6, false), Err(Errno::ENOSPC));
 }
 
 #[test]
@@ -343,7 +362,7 @@ fn bind_interdomain_errors() {
     let mut d0 = dom_si(0, 1, &mem0);
     let mut du = dom_si(1, 1, &memu);
     let a = du.alloc_unbound(&memu, 1, false, 0).unwrap();
-    let other = du.alloc_unbound(&memu, 1, false, 2).unwrap();
+    let other = du.alloc_unbound(&memu, 0, true, 2).unwrap();
     let ipi = du.bind_ipi(&memu, 0).unwrap();
     // Remote domain not locked: the caller must retry with it.
     assert_eq!(
@@ -374,6 +393,30 @@ fn bind_interdomain_errors() {
         e(Errno::ENOSPC)
     );
     check(&[&d0, &du]);
+}
+
+#[test]
+fn bind_interdomain_silo_between_domus() {
+    let mem7 = ram();
+    let mem8 = ram();
+    let mut d7 = dom_si(7, 1, &mem7);
+    let mut d8 = dom_si(8, 1, &mem8);
+    // dom0 (as toolstack) makes a port of d7 for d8; d8 still may not bind it.
+    let a = d7.alloc_unbound(&mem7, 0, true, 8).unwrap();
+    // Port checks first: a port not offered to d8 is -EINVAL.
+    assert_eq!(
+        d8.bind_interdomain(&mem8, 7, 63, Peer::Other(&mut d7, &mem7))
+            .unwrap_err(),
+        e(Errno::EINVAL)
+    );
+    assert_eq!(
+        d8.bind_interdomain(&mem8, 7, a, Peer::Other(&mut d7, &mem7))
+            .unwrap_err(),
+        e(Errno::EPERM)
+    );
+    // Nothing changed on either side.
+    assert_eq!(d7.status(a, 0, true).unwrap().status, EVTCHNSTAT_unbound);
+    assert_eq!(d8.status(1, 0, true).unwrap().status, EVTCHNSTAT_closed);
 }
 
 #[test]

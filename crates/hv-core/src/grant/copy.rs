@@ -24,6 +24,9 @@ pub trait CopyEnv {
 
     /// Lock domain `dom`'s grant table and run `f` on it; `None` if there is
     /// no such domain. `dom` is a real id (`DOMID_SELF` already resolved).
+    /// [`grant_copy`] asks about any domain the guest names only to see that
+    /// it exists, and claims grants only once [`Self::may_copy`] allows the
+    /// copy.
     fn with_table<R>(
         &mut self,
         dom: DomId,
@@ -42,6 +45,14 @@ pub trait CopyEnv {
         dst: u64,
         len: usize,
     ) -> Result<(), GuestFault>;
+
+    /// Whether `caller` may copy from domain `src` to domain `dst` (Xen's
+    /// `xsm_grant_copy(src, dst)`); refused → `GNTST_permission_denied`.
+    /// The default is Xen on Arm's default policy, SILO ([`crate::xsm`]):
+    /// no copy between two different unprivileged domains.
+    fn may_copy(&self, caller: DomId, src: DomId, dst: DomId) -> bool {
+        crate::xsm::silo_allows(caller, src, dst)
+    }
 }
 
 /// Copy through a heap buffer, so overlapping spans behave like `memmove`.
@@ -67,6 +78,16 @@ enum Side {
 
 /// Xen's `gnttab_copy_lock_domain`: a frame side must say `DOMID_SELF`;
 /// a grant side names the granter (`DOMID_SELF` meaning the caller).
+impl Side {
+    /// The domain whose memory this side reaches.
+    fn dom(&self, caller: DomId) -> DomId {
+        match *self {
+            Side::Gref(d, _) => d,
+            Side::Gfn(_) => caller,
+        }
+    }
+}
+
 fn side<E: CopyEnv>(
     env: &mut E,
     caller: DomId,
@@ -123,6 +144,8 @@ fn ipa(gfn: u64, offset: u16) -> Result<u64, i16> {
 /// writable (`GTF_reading | GTF_writing`) for the duration of the copy, and
 /// the bits go back to what the remaining pins need afterwards. Status
 /// order as Xen: permission/domain checks (source, then destination), then
+/// the policy between source and destination domains
+/// (`GNTST_permission_denied`, [`CopyEnv::may_copy`]), then
 /// the grant checks (source, then destination), then `offset + len ≤ 4096`
 /// (`GNTST_bad_copy_arg`). A frame that is not the domain's RAM is
 /// `GNTST_bad_page` (found when copying, i.e. after the argument checks,
@@ -137,6 +160,10 @@ pub fn grant_copy<E: CopyEnv>(env: &mut E, caller: DomId, op: &mut GnttabCopy) {
 fn copy_inner<E: CopyEnv>(env: &mut E, caller: DomId, op: &GnttabCopy) -> Result<(), i16> {
     let src = side(env, caller, &op.source, op.flags & GNTCOPY_source_gref != 0)?;
     let dst = side(env, caller, &op.dest, op.flags & GNTCOPY_dest_gref != 0)?;
+    // Xen's xsm_grant_copy(source, dest).
+    if !env.may_copy(caller, src.dom(caller), dst.dom(caller)) {
+        return Err(GNTST_permission_denied);
+    }
     let s = claim(env, caller, src, true)?;
     let d = match claim(env, caller, dst, false) {
         Ok(d) => d,

@@ -5,7 +5,7 @@ use alloc::vec::Vec;
 use xen_abi::grant_table::{
     GNTMAP_application_map, GNTMAP_contains_pte, GNTMAP_device_map, GNTMAP_host_map,
     GNTMAP_readonly, GNTST_bad_domain, GNTST_bad_gntref, GNTST_bad_handle, GNTST_general_error,
-    GNTST_no_device_space, GNTST_okay, GnttabMapGrantRef, GnttabUnmapGrantRef, GrantHandle,
+    GNTST_no_device_space, GNTST_okay, GNTST_permission_denied, GnttabMapGrantRef, GnttabUnmapGrantRef, GrantHandle,
 };
 use xen_abi::xen::DomId;
 
@@ -30,6 +30,13 @@ pub trait GrantMapper {
     /// Remove the mapper's `host_gfn → pa` entry (we have checked that this
     /// is the mapping the handle made). TLB maintenance is the binary's.
     fn unmap_host(&mut self, host_gfn: u64, pa: u64) -> Result<(), i16>;
+
+    /// Whether `mapper` may map grants of `granter` at all (Xen's
+    /// `xsm_grant_mapref`); refused → `GNTST_permission_denied`. The
+    /// default is Xen on Arm's default policy, SILO ([`crate::xsm`]).
+    fn may_map(&self, mapper: DomId, granter: DomId) -> bool {
+        crate::xsm::silo_allows(mapper, mapper, granter)
+    }
 }
 
 /// The flag checks Xen makes before it even looks the granter up; `Ok` only
@@ -52,7 +59,9 @@ pub fn check_map_flags(flags: u32) -> Result<(), i16> {
 /// (`DOMID_SELF` does not name a domain here: pass `None`, as for a
 /// domain that does not exist, and the guest gets `GNTST_bad_domain`).
 /// For a loopback map (`op.dom == mapper`) pass the mapper's own table
-/// alongside its maptrack (see [`super::GrantState::split`]).
+/// alongside its maptrack (see [`super::GrantState::split`]). A map the
+/// policy refuses ([`GrantMapper::may_map`]) is `GNTST_permission_denied`,
+/// after the flag checks and the domain lookup.
 ///
 /// Fills `op.status`, and on success `op.handle` and `op.dev_bus_addr`.
 pub fn map_grant_ref<F: TableFrames, B: GrantMapper + ?Sized>(
@@ -84,6 +93,10 @@ fn map_inner<F: TableFrames, B: GrantMapper + ?Sized>(
         Some(t) if t.owner() == op.dom => t,
         _ => return Err(GNTST_bad_domain),
     };
+    // Xen's xsm_grant_mapref (SILO: no grant between two domUs).
+    if !backend.may_map(mapper, op.dom) {
+        return Err(GNTST_permission_denied);
+    }
     let handle = maptrack.alloc().ok_or(GNTST_no_device_space)?;
     let readonly = op.flags & GNTMAP_readonly != 0;
     let undo = |table: &mut GrantTable<F>, maptrack: &mut Maptrack, pinned: bool| {

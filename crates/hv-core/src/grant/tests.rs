@@ -105,6 +105,9 @@ struct Stage2 {
     maps: BTreeMap<u64, (u64, bool)>,
     fail_map: bool,
     resolves: u32,
+    /// Apply the default policy (SILO); most tests map between two domUs
+    /// to exercise the grant logic alone, with no policy.
+    silo: bool,
 }
 
 impl GrantMapper for Stage2 {
@@ -132,6 +135,13 @@ impl GrantMapper for Stage2 {
             _ => Err(GNTST_general_error),
         }
     }
+    fn may_map(&self, mapper: DomId, granter: DomId) -> bool {
+        !self.silo || hv_core_silo(mapper, mapper, granter)
+    }
+}
+
+fn hv_core_silo(current: DomId, a: DomId, b: DomId) -> bool {
+    crate::xsm::silo_allows(current, a, b)
 }
 
 // --- the guest side, as Linux does it --------------------------------------
@@ -821,12 +831,15 @@ fn teardown_granter_dies() {
 
 struct World {
     doms: BTreeMap<DomId, Dom>,
+    /// As `Stage2::silo`.
+    silo: bool,
 }
 
 impl World {
     fn new(ids: &[DomId]) -> Self {
         World {
             doms: ids.iter().map(|&i| (i, dom(i))).collect(),
+            silo: false,
         }
     }
     fn table(&self, d: DomId) -> &GrantTable<Frames> {
@@ -856,6 +869,9 @@ impl CopyEnv for World {
     ) -> Result<(), GuestFault> {
         // Pins must be held while bytes move.
         bounce_copy(&self.doms[&sd].ram, src, &self.doms[&dd].ram, dst, len)
+    }
+    fn may_copy(&self, caller: DomId, src: DomId, dst: DomId) -> bool {
+        !self.silo || hv_core_silo(caller, src, dst)
     }
 }
 
@@ -1305,6 +1321,7 @@ fn random_run(seed: u64) {
                 // A copy by `m` between a gref of `g` and its own page.
                 let mut w = World {
                     doms: BTreeMap::new(),
+                    silo: false,
                 };
                 let taken: Vec<Dom> = std::mem::take(&mut doms);
                 for d in taken {
@@ -1411,4 +1428,73 @@ fn check_invariants(doms: &[Dom], live: &[(usize, u32, u64)]) {
             }
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// Policy (SILO, the default of `GrantMapper::may_map` / `CopyEnv::may_copy`)
+
+#[test]
+fn silo_refuses_grants_between_domus() {
+    let (mut d0, mut d1, mut d2) = (dom(0), dom(1), dom(2));
+    let mut s2 = Stage2 {
+        silo: true,
+        ..Default::default()
+    };
+    // d2 grants to d1, correctly: still refused, and nothing is taken.
+    grant(&d2.gs.table, 8, 1, RAM_GFN + 3, false);
+    let mut op = map_op(2, 8, HOST, false);
+    assert_eq!(map(&mut d1, &mut d2, &mut s2, &mut op), GNTST_permission_denied);
+    assert_eq!(flags(&d2.gs.table, 8), GTF_permit_access);
+    assert!(s2.maps.is_empty() && s2.resolves == 0);
+    // Bad flags are found before the policy.
+    let mut op = map_op(2, 8, HOST, false);
+    op.flags = 0;
+    assert_eq!(map(&mut d1, &mut d2, &mut s2, &mut op), GNTST_bad_gntref);
+    // d1 ↔ dom0 both ways is fine.
+    grant(&d0.gs.table, 9, 1, RAM_GFN + 4, false);
+    let mut op = map_op(0, 9, HOST + 1, false);
+    assert_eq!(map(&mut d1, &mut d0, &mut s2, &mut op), GNTST_okay);
+    grant(&d1.gs.table, 10, 0, RAM_GFN + 5, false);
+    let mut s2b = Stage2 {
+        silo: true,
+        ..Default::default()
+    };
+    let mut op = map_op(1, 10, HOST, false);
+    assert_eq!(map(&mut d0, &mut d1, &mut s2b, &mut op), GNTST_okay);
+}
+
+#[test]
+fn silo_refuses_copies_between_domus() {
+    let mut w = World::new(&[0, 1, 2]);
+    w.silo = true;
+    grant(w.table(2), 8, 1, RAM_GFN + 3, false);
+    grant(w.table(0), 8, 1, RAM_GFN + 3, false);
+    // d1 copying from d2's grant into itself, or from itself into it: refused.
+    let mut c = copy_gref_to_gfn(2, 8, 0, RAM_GFN, 0, 64);
+    grant_copy(&mut w, 1, &mut c);
+    assert_eq!(c.status, GNTST_permission_denied);
+    assert_eq!(flags(w.table(2), 8), GTF_permit_access);
+    let mut c = copy_gfn_to_gref(RAM_GFN, 0, 2, 8, 0, 64);
+    grant_copy(&mut w, 1, &mut c);
+    assert_eq!(c.status, GNTST_permission_denied);
+    // A domain that does not exist is still bad_domain (looked up first).
+    let mut c = copy_gref_to_gfn(7, 8, 0, RAM_GFN, 0, 64);
+    grant_copy(&mut w, 1, &mut c);
+    assert_eq!(c.status, GNTST_bad_domain);
+    // With dom0: allowed.
+    let mut c = copy_gref_to_gfn(0, 8, 0, RAM_GFN, 0, 64);
+    grant_copy(&mut w, 1, &mut c);
+    assert_eq!(c.status, GNTST_okay);
+    // dom0 may copy between two domUs.
+    grant(w.table(2), 9, 0, RAM_GFN + 4, false);
+    grant(w.table(1), 9, 0, RAM_GFN + 4, false);
+    let mut c = GnttabCopy {
+        source: ptr_gref(2, 9, 0),
+        dest: ptr_gref(1, 9, 0),
+        len: 64,
+        flags: GNTCOPY_source_gref | GNTCOPY_dest_gref,
+        ..Default::default()
+    };
+    grant_copy(&mut w, 0, &mut c);
+    assert_eq!(c.status, GNTST_okay);
 }
