@@ -140,6 +140,40 @@ pub enum Command {
     VcpuList(Vec<String>),
     /// `xl help [command]`
     Help(Option<String>),
+    /// `xl block-attach <Domain> <disk-spec-component(s)>...`
+    BlockAttach {
+        /// the domain
+        domain: String,
+        /// the disk spec, one component per argument
+        specs: Vec<String>,
+    },
+    /// `xl block-detach [-f] <Domain> <VirtualDevice>`
+    BlockDetach {
+        /// `-f`
+        force: bool,
+        /// the domain
+        domain: String,
+        /// vdev name or number
+        vdev: String,
+    },
+    /// `xl block-list <Domain(s)>`
+    BlockList(Vec<String>),
+    /// `xl network-attach <Domain> [key=value]...`
+    NetworkAttach {
+        /// the domain
+        domain: String,
+        /// `type=`, `mac=`, `bridge=`, ... in order
+        args: Vec<String>,
+    },
+    /// `xl network-detach <Domain> <DevId|mac>`
+    NetworkDetach {
+        /// the domain
+        domain: String,
+        /// device id or MAC address
+        dev: String,
+    },
+    /// `xl network-list <Domain(s)>`
+    NetworkList(Vec<String>),
     /// A command xl has that this toolstack does not implement yet (the
     /// full name after prefix lookup, and its arguments).
     Other(String, Vec<String>),
@@ -662,6 +696,44 @@ fn parse_command(name: &'static str, args: &[String], global: &Global) -> Result
         "vcpu-list" => {
             let (_, operands) = getopt(args, "h", help_only, name, 0)?;
             Command::VcpuList(operands)
+        }
+        "block-attach" => {
+            let (_, operands) = getopt(args, "h", help_only, name, 2)?;
+            Command::BlockAttach {
+                domain: operands[0].clone(),
+                specs: operands[1..].to_vec(),
+            }
+        }
+        "block-detach" => {
+            let longs: &[LongOpt] = &[("force", false, 'f'), ("help", false, 'h')];
+            let (opts, operands) = getopt(args, "hf", longs, name, 2)?;
+            Command::BlockDetach {
+                force: flag(&opts, 'f'),
+                domain: operands[0].clone(),
+                vdev: operands[1].clone(),
+            }
+        }
+        "network-attach" => {
+            let (_, operands) = getopt(args, "h", help_only, name, 1)?;
+            Command::NetworkAttach {
+                domain: operands[0].clone(),
+                args: operands[1..].to_vec(),
+            }
+        }
+        "network-detach" => {
+            let (_, operands) = getopt(args, "h", help_only, name, 2)?;
+            Command::NetworkDetach {
+                domain: operands[0].clone(),
+                dev: operands[1].clone(),
+            }
+        }
+        "block-list" | "network-list" => {
+            let (_, operands) = getopt(args, "h", help_only, name, 1)?;
+            if name == "block-list" {
+                Command::BlockList(operands)
+            } else {
+                Command::NetworkList(operands)
+            }
         }
         other => Command::Other(other.to_string(), args[1..].to_vec()),
     })

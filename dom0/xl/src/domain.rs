@@ -4,6 +4,7 @@
 use std::fmt;
 
 use crate::config::{Config, GetError, Value};
+use crate::devspec::{parse_disk, DiskSpec, DiskSpecError, NicSpec};
 
 /// libxl's domain types. On Arm xl defaults to PVH.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,6 +112,10 @@ pub struct DomainConfig {
     pub disk: Vec<String>,
     /// `vif`, raw specification strings
     pub vif: Vec<String>,
+    /// `disk`, parsed
+    pub disks: Vec<DiskSpec>,
+    /// `vif`, parsed (devid = list index unless given)
+    pub nics: Vec<NicSpec>,
 }
 
 /// The configuration parsed but cannot describe a domain. Display gives the
@@ -129,6 +134,8 @@ pub enum DomainConfigError {
     ContradictingBuilder,
     /// `xl: maxvcpus < vcpus`
     MaxVcpusLessThanVcpus,
+    /// A `disk` entry xl's disk-spec parser rejects (its messages).
+    Disk(DiskSpecError),
     /// `Unknown on_poweroff action "X" specified`
     UnknownAction {
         /// the key, e.g. `on_poweroff`
@@ -148,6 +155,7 @@ impl fmt::Display for DomainConfigError {
                 f.write_str("Contradicting \"builder\" and \"type\" options specified.")
             }
             DomainConfigError::MaxVcpusLessThanVcpus => f.write_str("xl: maxvcpus < vcpus"),
+            DomainConfigError::Disk(e) => write!(f, "{e}"),
             DomainConfigError::UnknownAction { key, value } => {
                 write!(f, "Unknown {key} action \"{value}\" specified")
             }
@@ -510,6 +518,17 @@ impl DomainConfig {
 
         let disk = string_list(cfg, "disk")?;
         let vif = string_list(cfg, "vif")?;
+        let disks = disk
+            .iter()
+            .map(|d| parse_disk(cfg.source(), &[d]))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(DomainConfigError::Disk)?;
+        let mut nics = Vec::new();
+        for (i, v) in vif.iter().enumerate() {
+            let (nic, msgs) = NicSpec::parse_config(v, i as u32);
+            warnings.extend(msgs);
+            nics.push(nic);
+        }
 
         Ok(Resolved {
             config: DomainConfig {
@@ -529,6 +548,8 @@ impl DomainConfig {
                 on_soft_reset,
                 disk,
                 vif,
+                disks,
+                nics,
             },
             warnings,
         })

@@ -654,3 +654,89 @@ fn details_json(d: &DomainDetails) -> String {
         d.target_memkb
     )
 }
+
+/// One row of `xl block-list` (`libxl_diskinfo`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockInfo {
+    /// The device number (from the vdev).
+    pub devid: u32,
+    /// The backend's domain.
+    pub backend_id: u32,
+    /// The frontend's domain (what xl prints under `handle`).
+    pub frontend_id: u32,
+    /// The frontend's `state` (-1 if none).
+    pub state: i32,
+    /// The frontend's `event-channel` (-1 if none).
+    pub evtch: i32,
+    /// The frontend's `ring-ref` (-1 if none).
+    pub rref: i32,
+    /// The backend's path.
+    pub backend: String,
+}
+
+/// `xl block-list`'s header.
+pub fn block_list_header() -> String {
+    format!(
+        "{:<5} {:<3} {:<6} {:<5} {:<6} {:<8} {:<30}\n",
+        "Vdev", "BE", "handle", "state", "evt-ch", "ring-ref", "BE-path"
+    )
+}
+
+/// One `xl block-list` row.
+pub fn block_list_row(b: &BlockInfo) -> String {
+    format!(
+        "{:<5} {:<3} {:<6} {:<5} {:<6} {:<8} {:<30}\n",
+        b.devid as i32,
+        b.backend_id as i32,
+        b.frontend_id as i32,
+        b.state,
+        b.evtch,
+        b.rref,
+        b.backend
+    )
+}
+
+/// One row of `xl network-list` (`libxl_nicinfo` and the nic's MAC).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NicInfo {
+    /// The device id.
+    pub devid: u32,
+    /// The backend's domain.
+    pub backend_id: u32,
+    /// The MAC address.
+    pub mac: [u8; 6],
+    /// The frontend's `state` (-1 if none).
+    pub state: i32,
+    /// The frontend's `event-channel` (-1 if none).
+    pub evtch: i32,
+    /// The frontend's `tx-ring-ref` (-1 if none).
+    pub rref_tx: i32,
+    /// The frontend's `rx-ring-ref` (-1 if none).
+    pub rref_rx: i32,
+    /// The backend's path.
+    pub backend: String,
+}
+
+/// `xl network-list`'s header.
+pub fn network_list_header() -> String {
+    format!(
+        "{:<3} {:<2} {:<17} {:<6} {:<5} {:<6} {:>5}/{:<5} {:<30}\n",
+        "Idx", "BE", "Mac Addr.", "handle", "state", "evt-ch", "tx-", "rx-ring-ref", "BE-path"
+    )
+}
+
+/// One `xl network-list` row.
+pub fn network_list_row(n: &NicInfo) -> String {
+    format!(
+        "{:<3} {:<2} {}{:>6} {:>5} {:>6} {:>5}/{:<11} {:<30}\n",
+        n.devid as i32,
+        n.backend_id as i32,
+        crate::devspec::format_mac(&n.mac),
+        n.devid as i32,
+        n.state,
+        n.evtch,
+        n.rref_tx,
+        n.rref_rx,
+        n.backend
+    )
+}

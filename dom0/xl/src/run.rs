@@ -5,10 +5,11 @@
 
 use crate::cli::{find_domain, help, Command, ConsoleType, CreateArgs, Invocation};
 use crate::config::Config;
+use crate::devspec::{parse_disk, DiskSpec, NicSpec};
 use crate::domain::DomainConfig;
 use crate::format::{
-    self, DomainDetails, DomainInfo, ListOptions, NodeInfo, PhysInfo, UptimeEntry, VcpuInfo,
-    VersionInfo,
+    self, BlockInfo, DomainDetails, DomainInfo, ListOptions, NicInfo, NodeInfo, PhysInfo,
+    UptimeEntry, VcpuInfo, VersionInfo,
 };
 
 /// A hypervisor-side failure.
@@ -108,6 +109,33 @@ pub trait Hypervisor {
     }
     /// `xl dmesg`: the hypervisor's console ring.
     fn dmesg(&mut self, clear: bool) -> HvResult<String> {
+        Err(HvError::NotSupported)
+    }
+    /// `xl block-attach` (`libxl_device_disk_add`); the error text ends
+    /// with xl's own line.
+    fn block_attach(&mut self, domid: u32, disk: &DiskSpec) -> HvResult<()> {
+        Err(HvError::NotSupported)
+    }
+    /// `xl block-detach [-f]`; the error text ends with xl's own line.
+    fn block_detach(&mut self, domid: u32, vdev: &str, force: bool) -> HvResult<()> {
+        Err(HvError::NotSupported)
+    }
+    /// A domain's disks for `xl block-list`.
+    fn block_list(&mut self, domid: u32) -> HvResult<Vec<BlockInfo>> {
+        Err(HvError::NotSupported)
+    }
+    /// `xl network-attach` (`libxl_device_nic_add`); the error text ends
+    /// with xl's own line.
+    fn network_attach(&mut self, domid: u32, nic: &NicSpec) -> HvResult<()> {
+        Err(HvError::NotSupported)
+    }
+    /// `xl network-detach <DevId|mac>`; the error text ends with xl's own
+    /// line.
+    fn network_detach(&mut self, domid: u32, dev: &str) -> HvResult<()> {
+        Err(HvError::NotSupported)
+    }
+    /// A domain's vifs for `xl network-list`.
+    fn network_list(&mut self, domid: u32) -> HvResult<Vec<NicInfo>> {
         Err(HvError::NotSupported)
     }
 }
@@ -265,6 +293,16 @@ fn lookup(hv: &mut dyn Hypervisor, cmd: &str, q: &str) -> Result<u32, Output> {
     }
     let doms = hv.list_domains().map_err(|e| hv_fail(cmd, e))?;
     find_domain(q, &names(&doms)).map_err(|m| Output::fail(m, 1))
+}
+
+/// `libxl_domain_qualifier_to_domid`: an all-digit qualifier is an id,
+/// anything else a name that must exist.
+fn qualifier(hv: &mut dyn Hypervisor, q: &str) -> Option<u32> {
+    if q.bytes().all(|b| b.is_ascii_digit()) {
+        return find_domain(q, &[]).ok();
+    }
+    let doms = hv.list_domains().ok()?;
+    find_domain(q, &names(&doms)).ok()
 }
 
 /// Executes one invocation.
@@ -498,6 +536,109 @@ fn run_inner(
         Command::Dmesg { clear } => {
             let text = hv.dmesg(*clear).map_err(|e| hv_fail("dmesg", e))?;
             ok(text)
+        }
+        Command::BlockAttach { domain, specs } => {
+            let Some(id) = qualifier(hv, domain) else {
+                return Err(Output::fail(
+                    format!("{domain} is an invalid domain identifier\n"),
+                    1,
+                ));
+            };
+            let refs: Vec<&str> = specs.iter().map(String::as_str).collect();
+            let disk =
+                parse_disk("command line", &refs).map_err(|e| Output::fail(format!("{e}\n"), 1))?;
+            if inv.global.dryrun {
+                return Err(Output::fail(not_supported("block-attach -N"), 1));
+            }
+            hv.block_attach(id, &disk)
+                .map_err(|e| hv_fail("block-attach", e))?;
+            ok(String::new())
+        }
+        Command::BlockDetach {
+            force,
+            domain,
+            vdev,
+        } => {
+            let id = lookup(hv, "block-detach", domain)?;
+            hv.block_detach(id, vdev, *force)
+                .map_err(|e| hv_fail("block-detach", e))?;
+            ok(String::new())
+        }
+        Command::BlockList(qs) => {
+            let mut o = Output {
+                stdout: format::block_list_header(),
+                ..Default::default()
+            };
+            for q in qs {
+                let Some(id) = qualifier(hv, q) else {
+                    o.stderr
+                        .push_str(&format!("{q} is an invalid domain identifier\n"));
+                    continue;
+                };
+                let disks = hv.block_list(id).map_err(|e| hv_fail("block-list", e))?;
+                for d in &disks {
+                    o.stdout.push_str(&format::block_list_row(d));
+                }
+            }
+            Ok(o)
+        }
+        Command::NetworkAttach { domain, args } => {
+            let id = lookup(hv, "network-attach", domain)?;
+            let mut nic = NicSpec::default();
+            let mut said = String::new();
+            for a in args {
+                match nic.apply(a) {
+                    Ok(None) => {}
+                    Ok(Some(m)) => said.push_str(&format!("{m}\n")),
+                    Err(m) => return Err(Output::fail(format!("{said}{m}\n"), 1)),
+                }
+            }
+            if inv.global.dryrun {
+                return Err(Output::fail(
+                    format!("{said}{}", not_supported("network-attach -N")),
+                    1,
+                ));
+            }
+            match hv.network_attach(id, &nic) {
+                Ok(()) => Ok(Output {
+                    stderr: said,
+                    ..Default::default()
+                }),
+                Err(e) => Err(Output::fail(
+                    format!("{said}{}", hv_fail("network-attach", e).stderr),
+                    1,
+                )),
+            }
+        }
+        Command::NetworkDetach { domain, dev } => {
+            let id = lookup(hv, "network-detach", domain)?;
+            hv.network_detach(id, dev)
+                .map_err(|e| hv_fail("network-detach", e))?;
+            ok(String::new())
+        }
+        Command::NetworkList(qs) => {
+            let mut o = Output {
+                stdout: format::network_list_header(),
+                ..Default::default()
+            };
+            for q in qs {
+                // xl's find_domain exits on an unknown name.
+                let id = match lookup(hv, "network-list", q) {
+                    Ok(id) => id,
+                    Err(e) => {
+                        o.stderr = e.stderr;
+                        o.code = e.code;
+                        return Err(o);
+                    }
+                };
+                let nics = hv
+                    .network_list(id)
+                    .map_err(|e| hv_fail("network-list", e))?;
+                for n in &nics {
+                    o.stdout.push_str(&format::network_list_row(n));
+                }
+            }
+            Ok(o)
         }
         Command::Other(name, _) => Err(Output::fail(not_supported(name), 1)),
     }

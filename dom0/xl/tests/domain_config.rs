@@ -53,6 +53,13 @@ vif = ['bridge=xenbr0,mac=00:16:3e:00:00:02']
     );
     assert_eq!(d.disk, vec!["phy:/dev/loop0,xvda,w"]);
     assert_eq!(d.vif, vec!["bridge=xenbr0,mac=00:16:3e:00:00:02"]);
+    let disk = &d.disks[0];
+    assert_eq!(disk.target.as_deref(), Some("/dev/loop0"));
+    assert_eq!((disk.vdev.as_str(), disk.readwrite), ("xvda", true));
+    let nic = &d.nics[0];
+    assert_eq!(nic.bridge.as_deref(), Some("xenbr0"));
+    assert_eq!(nic.mac, Some([0, 0x16, 0x3e, 0, 0, 2]));
+    assert_eq!(nic.devid, Some(0));
 }
 
 #[test]
@@ -207,6 +214,15 @@ fn wrong_types_are_file_line_errors() {
         e("name='a'\nmemory = 1\nmemory += 2\n"),
         "vm.cfg:3: can't use += with numbers for parameter `memory'"
     );
+    // xl's disk-spec parser's own messages (no line: xl prints none).
+    assert_eq!(
+        e("name='a'\ndisk = ['/img/a.img,raw,xvda,w', 'target=/img/b.img,vdev=xvdb']\n"),
+        "vm.cfg: config parsing error in disk specification: no vdev specified in `target=/img/b.img,vdev=xvdb'"
+    );
+    assert_eq!(
+        e("name='a'\ndisk = ['/img/a.img,raw,xvda,w,what']\n"),
+        "vm.cfg: config parsing error in disk specification: too many positional parameters: near `what' in `/img/a.img,raw,xvda,w,what'"
+    );
     assert_eq!(
         e("name='a'\nvif = [['x']]\n"),
         "vm.cfg:2: parameter `vif' has a list where a string is expected"
@@ -232,8 +248,11 @@ fn unknown_keys_are_warnings() {
 
 #[test]
 fn plus_equals_on_lists_and_strings() {
-    let d = cfg("name='a'\ndisk = ['a']\ndisk += ['b']\nextra = 'x'\nextra += ' y'\n");
-    assert_eq!(d.disk, vec!["a", "b"]);
+    let d =
+        cfg("name='a'\ndisk = ['/a,,xvda']\ndisk += ['/b,,xvdb']\nextra = 'x'\nextra += ' y'\n");
+    assert_eq!(d.disk, vec!["/a,,xvda", "/b,,xvdb"]);
+    assert_eq!(d.disks.len(), 2);
+    assert_eq!(d.disks[1].vdev, "xvdb");
     assert_eq!(d.cmdline.as_deref(), Some("x y"));
 }
 

@@ -12,6 +12,8 @@
 //! seeding of grant entries 0 and 1 through `XENMEM_acquire_resource`
 //! before xenstore learns of the domain (C xenstored maps the ring only by
 //! grant). Like libxl, it avoids domain ids destroyed in the last minute.
+//! The PV disks and vifs (`super::devices`) are added once xenstore knows
+//! the domain, before it is unpaused; their images are checked first.
 
 use xen_abi::arch_arm::*;
 use xen_abi::domctl::*;
@@ -65,6 +67,8 @@ struct Images {
     kernel: Vec<u8>,
     ramdisk: Option<Vec<u8>>,
     plan: Plan,
+    /// The disks, checked against dom0.
+    disks: Vec<super::devices::CheckedDisk>,
 }
 
 /// `libxl: error: Domain N:<what>: <strerror>`.
@@ -166,7 +170,8 @@ pub fn in_transaction(
     Err(XsError::Error("EAGAIN".into()))
 }
 
-fn apply(xs: &mut dyn Xs, t: Tx, op: &XsOp) -> Result<(), XsError> {
+/// One operation inside transaction `t`.
+pub fn apply(xs: &mut dyn Xs, t: Tx, op: &XsOp) -> Result<(), XsError> {
     match op {
         XsOp::Rm(p) => xs.rm(t, p),
         XsOp::Mkdir(p, perms) => {
@@ -244,10 +249,12 @@ impl<X: Xencall + GuestMem, H: Host> Backend<X, H> {
         let ram = layout::ram(cfg.target_memkb).map_err(layout_err)?;
         let rd_len = ramdisk.as_ref().map(|r| r.len() as u64);
         let plan = layout::plan(ram, &header, kernel.len() as u64, rd_len).map_err(layout_err)?;
+        let disks = self.check_disks(cfg)?;
         let img = Images {
             kernel,
             ramdisk,
             plan,
+            disks,
         };
         // The device tree with a clock frequency is as large as it gets: if
         // that fits, the real one will.
@@ -351,6 +358,7 @@ impl<X: Xencall + GuestMem, H: Host> Backend<X, H> {
                 )
             })?;
         self.announce(domid, cfg, &created.handle, console_port, store_port)?;
+        self.attach_devices(domid, cfg, &img.disks)?;
         if !paused {
             let x = self.xc().map_err(crate::run::HvError::message)?;
             xc::domctl_noarg(x, XEN_DOMCTL_unpausedomain, domid)

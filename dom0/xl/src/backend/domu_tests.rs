@@ -28,11 +28,11 @@ use crate::config::Config;
 use crate::domain::DomainConfig;
 use crate::run::{run, Output};
 
-const CFG: &str = "/etc/xen/vm.cfg";
-const KERNEL: &str = "/boot/Image";
-const RAMDISK: &str = "/boot/initrd";
+pub(super) const CFG: &str = "/etc/xen/vm.cfg";
+pub(super) const KERNEL: &str = "/boot/Image";
+pub(super) const RAMDISK: &str = "/boot/initrd";
 
-fn config_text(extra: &str) -> String {
+pub(super) fn config_text(extra: &str) -> String {
     format!(
         "name = \"vm\"\nmemory = 64\nvcpus = 2\nkernel = \"{KERNEL}\"\nramdisk = \"{RAMDISK}\"\n\
          extra = \"console=hvc0\"\nroot = \"/dev/xvda\"\n{extra}"
@@ -52,7 +52,7 @@ fn ramdisk() -> Vec<u8> {
 }
 
 /// Xen with dom0 only (2 pCPUs).
-fn xen() -> FakeXen {
+pub(super) fn xen() -> FakeXen {
     let info = XenDomctlGetdomaininfo {
         domain: 0,
         flags: XEN_DOMINF_running | XEN_DOMINF_hvm_guest,
@@ -77,7 +77,7 @@ fn xen() -> FakeXen {
     }
 }
 
-fn host() -> FakeHost {
+pub(super) fn host() -> FakeHost {
     let mut h = FakeHost::new();
     h.files.insert(KERNEL.into(), kernel());
     h.files.insert(RAMDISK.into(), ramdisk());
@@ -86,13 +86,13 @@ fn host() -> FakeHost {
     h
 }
 
-type B = Backend<FakeXen, FakeHost>;
+pub(super) type B = Backend<FakeXen, FakeHost>;
 
-fn backend() -> B {
+pub(super) fn backend() -> B {
     Backend::new(Ok(xen()), host())
 }
 
-fn xl_with(b: &mut B, line: &str, cfg: &str) -> Output {
+pub(super) fn xl_with(b: &mut B, line: &str, cfg: &str) -> Output {
     let argv: Vec<String> = line.split_whitespace().map(String::from).collect();
     let inv = crate::cli::parse(&argv).unwrap_or_else(|e| panic!("{line}: {e:?}"));
     let cfg = cfg.to_string();
@@ -105,23 +105,23 @@ fn xl_with(b: &mut B, line: &str, cfg: &str) -> Output {
     })
 }
 
-fn xl(b: &mut B, line: &str) -> Output {
+pub(super) fn xl(b: &mut B, line: &str) -> Output {
     xl_with(b, line, &config_text(""))
 }
 
-fn x(b: &B) -> &FakeXen {
+pub(super) fn x(b: &B) -> &FakeXen {
     b.xc.as_ref().unwrap()
 }
 
-fn xm(b: &mut B) -> &mut FakeXen {
+pub(super) fn xm(b: &mut B) -> &mut FakeXen {
     b.xc.as_mut().unwrap()
 }
 
-fn dom(b: &B, id: u16) -> Option<&FakeDomain> {
+pub(super) fn dom(b: &B, id: u16) -> Option<&FakeDomain> {
     x(b).domains.iter().find(|d| d.info.domain == id)
 }
 
-fn read(b: &mut B, path: &str) -> Option<String> {
+pub(super) fn read(b: &mut B, path: &str) -> Option<String> {
     b.host().xs.read(XBT_NULL, path).ok()
 }
 
@@ -333,17 +333,24 @@ fn create_options() {
         text.ends_with("\nname=\"vm2\"\nmemory=32\nvcpus=1\n\n"),
         "{text}"
     );
-    // Devices are not built yet: said, not fatal.
+    // Disks are built now (a block device as is): no warning.
+    b.host().add_blockdev("/dev/loop0", 7, 0);
+    b.host().on_sleep = Some(Box::new(super::fake::fake_kernel));
     let o = xl_with(
         &mut b,
         &format!("create -e {CFG}"),
         &config_text("name=\"vm3\"\ndisk=['phy:/dev/loop0,xvda,w']\n"),
     );
     assert_eq!(o.code, 0, "{o:?}");
-    assert!(b
-        .host()
-        .err
-        .contains("xl: warning: `disk' devices are not supported yet: domain vm3 gets none\n"));
+    assert!(!b.host().err.contains("warning"), "{}", b.host().err);
+    assert_eq!(
+        read(
+            &mut b,
+            "/local/domain/0/backend/vbd/3/51712/physical-device"
+        )
+        .as_deref(),
+        Some("7:0")
+    );
     // -c: console once xenconsoled published the pty.
     let mut b = backend();
     b.host().on_sleep = Some(Box::new(|xs, _| {

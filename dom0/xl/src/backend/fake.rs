@@ -32,7 +32,7 @@ use super::abi::*;
 use super::xc::{get, put};
 use super::xencall::{check, Buf, Errno, GuestMem, Mem, Xencall};
 use super::xenstore::{decode, watch_event, Tx, Xs, XsError};
-use super::{ConsoleSession, Host, MonitorSpec, Pump};
+use super::{ConsoleSession, FileInfo, FileKind, Host, MonitorSpec, Pump};
 use crate::format::NodeInfo;
 
 /// One vCPU of a fake domain.
@@ -766,6 +766,38 @@ impl ConsoleSession for FakeConsole {
 /// What a guest does while xl sleeps.
 pub type OnSleep = Box<dyn FnMut(&mut FakeXs, Duration)>;
 
+/// Linux's xen-blkback and xen-netback as xenstore shows them, for
+/// [`FakeHost::on_sleep`]: a new backend (state 1) goes to InitWait (2),
+/// one told to close (5) closes (6) (its frontend, if any, went along).
+pub fn fake_kernel(xs: &mut FakeXs, _: Duration) {
+    for kind in ["vbd", "vif"] {
+        let base = format!("/local/domain/0/backend/{kind}");
+        for dom in xs.directory(0, &base).unwrap_or_default() {
+            for dev in xs
+                .directory(0, &format!("{base}/{dom}"))
+                .unwrap_or_default()
+            {
+                let st = format!("{base}/{dom}/{dev}/state");
+                let _ = match xs.read(0, &st).as_deref() {
+                    Ok("1") => xs.write(0, &st, "2"),
+                    Ok("5") => xs.write(0, &st, "6"),
+                    _ => Ok(()),
+                };
+            }
+        }
+    }
+}
+
+/// A network interface of the fake host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FakeNetif {
+    pub mtu: u32,
+    pub bridge: bool,
+    pub up: bool,
+    /// The bridge it is a port of.
+    pub master: Option<String>,
+}
+
 /// The fake host: a clock that moves only when xl sleeps, files in memory,
 /// the in-memory xenstore, and a record of what xl printed and started.
 pub struct FakeHost {
@@ -781,6 +813,17 @@ pub struct FakeHost {
     pub slept: Duration,
     /// The domid history: (seconds, domid).
     pub history: Vec<(u64, u32)>,
+    /// `stat` answers beyond `files` (which are regular files).
+    pub stats: BTreeMap<String, FileInfo>,
+    /// Bound loop devices: number -> (file, read-only).
+    pub loops: BTreeMap<u32, (String, bool)>,
+    /// `loop_detach` answers EBUSY this many times first.
+    pub loop_busy: u32,
+    /// Network interfaces (netback's `vifD.N` exist while their backend
+    /// is between InitWait and Closing, and are added here once touched).
+    pub netifs: BTreeMap<String, FakeNetif>,
+    /// Every hotplug lock taken.
+    pub locks: Vec<String>,
 }
 
 impl FakeHost {
@@ -796,7 +839,59 @@ impl FakeHost {
             on_sleep: None,
             slept: Duration::ZERO,
             history: Vec::new(),
+            stats: BTreeMap::new(),
+            loops: BTreeMap::new(),
+            loop_busy: 0,
+            netifs: BTreeMap::new(),
+            locks: Vec::new(),
         }
+    }
+
+    /// A bridge (`brctl addbr`).
+    pub fn add_bridge(&mut self, name: &str, mtu: u32) {
+        let b = FakeNetif {
+            mtu,
+            bridge: true,
+            up: true,
+            master: None,
+        };
+        self.netifs.insert(name.into(), b);
+    }
+
+    /// A block device node.
+    pub fn add_blockdev(&mut self, path: &str, major: u32, minor: u32) {
+        let i = FileInfo {
+            kind: FileKind::Block,
+            dev: 5,
+            ino: 1000 + u64::from(minor),
+            rdev: (major, minor),
+            mode: 0o660,
+        };
+        self.stats.insert(path.into(), i);
+    }
+
+    /// Whether netback would have made interface `name` by now.
+    fn netback_has(&mut self, name: &str) -> bool {
+        let Some((d, n)) = name.strip_prefix("vif").and_then(|r| r.split_once('.')) else {
+            return false;
+        };
+        let st = format!("/local/domain/0/backend/vif/{d}/{n}/state");
+        matches!(self.xs.read(0, &st).as_deref(), Ok("2" | "3" | "4" | "5"))
+    }
+
+    fn netif(&mut self, name: &str) -> std::io::Result<&mut FakeNetif> {
+        if !self.netifs.contains_key(name) && self.netback_has(name) {
+            let v = FakeNetif {
+                mtu: 1500,
+                bridge: false,
+                up: false,
+                master: None,
+            };
+            self.netifs.insert(name.into(), v);
+        }
+        self.netifs
+            .get_mut(name)
+            .ok_or_else(|| std::io::Error::from_raw_os_error(libc::ENODEV))
     }
 }
 
@@ -864,5 +959,96 @@ impl Host for FakeHost {
     fn mark_domid_recent(&mut self, domid: u32) {
         let now = self.clock.as_secs();
         self.history.push((now, domid));
+    }
+    fn stat(&mut self, path: &str) -> std::io::Result<FileInfo> {
+        if let Some(i) = self.stats.get(path) {
+            return Ok(*i);
+        }
+        if let Some(n) = path.strip_prefix("/dev/loop").and_then(|n| n.parse().ok()) {
+            if self.loops.contains_key(&n) {
+                let mut i = FileInfo {
+                    kind: FileKind::Block,
+                    dev: 5,
+                    ino: 500 + u64::from(n),
+                    rdev: (7, n),
+                    mode: 0o660,
+                };
+                i.rdev = (7, n);
+                return Ok(i);
+            }
+        }
+        if !self.files.contains_key(path) {
+            return Err(std::io::Error::from_raw_os_error(libc::ENOENT));
+        }
+        // An inode number of its own (FNV-1a of the path).
+        let ino = path.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, c| {
+            (h ^ u64::from(c)).wrapping_mul(0x100_0000_01b3)
+        });
+        Ok(FileInfo {
+            kind: FileKind::Regular,
+            dev: 0x801,
+            ino,
+            rdev: (0, 0),
+            mode: 0o644,
+        })
+    }
+    fn loop_attach(&mut self, file: &str, read_only: bool) -> std::io::Result<String> {
+        if self.stat(file)?.kind != FileKind::Regular {
+            return Err(std::io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        let n = (0u32..)
+            .find(|n| !self.loops.contains_key(n))
+            .expect("free");
+        self.loops.insert(n, (file.to_string(), read_only));
+        Ok(format!("/dev/loop{n}"))
+    }
+    fn loop_detach(&mut self, dev: &str) -> std::io::Result<()> {
+        let n: u32 = dev
+            .strip_prefix("/dev/loop")
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| std::io::Error::from_raw_os_error(libc::ENOENT))?;
+        if self.loop_busy > 0 {
+            self.loop_busy -= 1;
+            return Err(std::io::Error::from_raw_os_error(libc::EBUSY));
+        }
+        self.loops.remove(&n);
+        Ok(())
+    }
+    fn netif_exists(&mut self, name: &str) -> bool {
+        self.netif(name).is_ok()
+    }
+    fn netif_mtu(&mut self, name: &str) -> std::io::Result<u32> {
+        Ok(self.netif(name)?.mtu)
+    }
+    fn netif_up(&mut self, name: &str, mtu: Option<u32>) -> std::io::Result<()> {
+        let i = self.netif(name)?;
+        if let Some(m) = mtu {
+            i.mtu = m;
+        }
+        i.up = true;
+        Ok(())
+    }
+    fn bridge_add(&mut self, bridge: &str, name: &str) -> std::io::Result<()> {
+        if !self.netif(bridge)?.bridge {
+            return Err(std::io::Error::from_raw_os_error(libc::EOPNOTSUPP));
+        }
+        let i = self.netif(name)?;
+        if i.master.is_some() {
+            return Err(std::io::Error::from_raw_os_error(libc::EBUSY));
+        }
+        i.master = Some(bridge.to_string());
+        Ok(())
+    }
+    fn lock(&mut self, name: &str, _limit: Duration) -> Option<Box<dyn std::any::Any>> {
+        self.locks.push(name.to_string());
+        Some(Box::new(()))
+    }
+    fn bridge_remove(&mut self, bridge: &str, name: &str) -> std::io::Result<()> {
+        let i = self.netif(name)?;
+        if i.master.as_deref() != Some(bridge) {
+            return Err(std::io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        i.master = None;
+        Ok(())
     }
 }

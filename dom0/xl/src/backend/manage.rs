@@ -71,7 +71,8 @@ impl<X: Xencall + GuestMem, H: Host> Backend<X, H> {
         Ok(observe_info(xc::getdomaininfo(x, domid)?.as_ref()))
     }
 
-    /// libxl's destroy of an existing domain: pause it, remove its xenstore
+    /// libxl's destroy of an existing domain: pause it, remove its devices
+    /// (forced: backends closed, loop devices released), its xenstore
     /// entries, `destroydomain` (retried on `EAGAIN`), then release it from
     /// xenstored. Returns libxl's error lines on failure; xenstore problems
     /// are reported but do not stop the destruction.
@@ -86,6 +87,7 @@ impl<X: Xencall + GuestMem, H: Host> Backend<X, H> {
                 &msg,
             ));
         }
+        notes.extend(self.destroy_devices(domid));
         notes.extend(self.remove_entries(domid));
         self.host.mark_domid_recent(domid);
         let x = self.xc().map_err(HvError::message)?;

@@ -7,15 +7,17 @@
 //! * [`xencall`]: the hypercall interface they use, the check of every
 //!   pointer a hypercall carries, and writes into guest memory
 //!   ([`xencall::GuestMem`])
-//! * [`sys`]: the real one, `/dev/xen/privcmd` (xl's only `unsafe` code)
+//! * [`sys`]: the real one, `/dev/xen/privcmd`, and the loop-device and
+//!   network-interface ioctls (xl's only `unsafe` code)
 //! * [`xenstore`]: the xenstore client
 //! * `create`: the domain builder (`xl create`)
+//! * [`devices`]: PV disks and vifs (add, remove, list)
 //! * `manage`: destroy, pause, shutdown/reboot, console, `list -l`
 //! * [`monitor`]: the per-domain monitor left by `xl create`
 //! * [`process`]: spawning the monitor, the console's terminal relay
 //!
 //! The parts outside the hypervisor (xenstore, files, clock, terminal,
-//! processes) are behind [`Host`], so the tests run everything against a
+//! processes, loop devices, network interfaces) are behind [`Host`], so the tests run everything against a
 //! fake hypervisor and an in-memory xenstore.
 //!
 //! Domain names come from xenstore (`/local/domain/<id>/name`) as libxl
@@ -26,6 +28,7 @@
 
 pub mod abi;
 mod create;
+pub mod devices;
 mod manage;
 pub mod monitor;
 pub mod process;
@@ -35,6 +38,8 @@ pub mod xc;
 pub mod xencall;
 pub mod xenstore;
 
+#[cfg(test)]
+mod device_tests;
 #[cfg(test)]
 mod domu_tests;
 #[cfg(test)]
@@ -91,6 +96,32 @@ pub trait ConsoleSession {
     fn reopen(&mut self, tty: &str) -> std::io::Result<()>;
 }
 
+/// What kind of file a path names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    /// A regular file (an image: served through a loop device).
+    Regular,
+    /// A block device (served as is).
+    Block,
+    /// Anything else.
+    Other,
+}
+
+/// What `stat(2)` (following links) says of a path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileInfo {
+    /// The file type.
+    pub kind: FileKind,
+    /// `st_dev`
+    pub dev: u64,
+    /// `st_ino`
+    pub ino: u64,
+    /// A block device's major and minor numbers.
+    pub rdev: (u32, u32),
+    /// The permission bits.
+    pub mode: u32,
+}
+
 /// What xl uses outside the hypervisor.
 pub trait Host {
     /// `uname(2)`.
@@ -131,6 +162,28 @@ pub trait Host {
     fn recent_domids(&mut self) -> Vec<u32>;
     /// Records that `domid` is being destroyed.
     fn mark_domid_recent(&mut self, domid: u32);
+    /// `stat(2)`, following symbolic links.
+    fn stat(&mut self, path: &str) -> std::io::Result<FileInfo>;
+    /// Binds `file` to a free loop device (read-only if asked); returns the
+    /// device's path (`/dev/loopN`).
+    fn loop_attach(&mut self, file: &str, read_only: bool) -> std::io::Result<String>;
+    /// Unbinds a loop device (`LOOP_CLR_FD`; one still open elsewhere is
+    /// unbound when last closed).
+    fn loop_detach(&mut self, dev: &str) -> std::io::Result<()>;
+    /// Whether a network interface of that name exists (`if_nametoindex`).
+    fn netif_exists(&mut self, name: &str) -> bool;
+    /// A network interface's MTU.
+    fn netif_mtu(&mut self, name: &str) -> std::io::Result<u32>;
+    /// Sets a network interface's MTU (if given) and brings it up.
+    fn netif_up(&mut self, name: &str, mtu: Option<u32>) -> std::io::Result<()>;
+    /// Adds interface `name` to `bridge` (`SIOCBRADDIF`).
+    fn bridge_add(&mut self, bridge: &str, name: &str) -> std::io::Result<()>;
+    /// Removes interface `name` from `bridge` (`SIOCBRDELIF`).
+    fn bridge_remove(&mut self, bridge: &str, name: &str) -> std::io::Result<()>;
+    /// Takes the hotplug scripts' lock `name` (`claim_lock`), waiting at
+    /// most `limit`; it is held until the guard is dropped. `None` if it
+    /// could not be had (the caller goes on without it).
+    fn lock(&mut self, name: &str, limit: Duration) -> Option<Box<dyn std::any::Any>>;
 }
 
 /// The real [`Host`]: libc, procfs, the clock, [`xenstore::Xenstore`].
@@ -192,6 +245,71 @@ impl Host for SystemHost {
         h.add(now, domid);
         // Best effort, as a lost entry only allows an early reuse.
         let _ = h.save();
+    }
+    fn stat(&mut self, path: &str) -> std::io::Result<FileInfo> {
+        use std::os::unix::fs::{FileTypeExt, MetadataExt};
+        let m = std::fs::metadata(path)?;
+        let ft = m.file_type();
+        let kind = if ft.is_file() {
+            FileKind::Regular
+        } else if ft.is_block_device() {
+            FileKind::Block
+        } else {
+            FileKind::Other
+        };
+        let r = m.rdev();
+        // glibc's and musl's gnu_dev_major / gnu_dev_minor.
+        let major = ((r >> 8) & 0xfff) | ((r >> 32) & !0xfff);
+        let minor = (r & 0xff) | ((r >> 12) & !0xff);
+        Ok(FileInfo {
+            kind,
+            dev: m.dev(),
+            ino: m.ino(),
+            rdev: (major as u32, minor as u32),
+            mode: m.mode() & 0o7777,
+        })
+    }
+    fn loop_attach(&mut self, file: &str, read_only: bool) -> std::io::Result<String> {
+        sys::loop_attach(file, read_only)
+    }
+    fn loop_detach(&mut self, dev: &str) -> std::io::Result<()> {
+        sys::loop_detach(dev)
+    }
+    fn netif_exists(&mut self, name: &str) -> bool {
+        sys::if_index(name).is_some()
+    }
+    fn netif_mtu(&mut self, name: &str) -> std::io::Result<u32> {
+        sys::netif_mtu(name)
+    }
+    fn netif_up(&mut self, name: &str, mtu: Option<u32>) -> std::io::Result<()> {
+        sys::netif_up(name, mtu)
+    }
+    fn bridge_add(&mut self, bridge: &str, name: &str) -> std::io::Result<()> {
+        sys::bridge_port(bridge, name, true)
+    }
+    fn bridge_remove(&mut self, bridge: &str, name: &str) -> std::io::Result<()> {
+        sys::bridge_port(bridge, name, false)
+    }
+    fn lock(&mut self, name: &str, limit: Duration) -> Option<Box<dyn std::any::Any>> {
+        let dir = "/var/run/xen-hotplug";
+        let _ = std::fs::create_dir_all(dir);
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(format!("{dir}/{name}"))
+            .ok()?;
+        let start = std::time::Instant::now();
+        loop {
+            match sys::try_flock(&f) {
+                Ok(true) => return Some(Box::new(f)),
+                Ok(false) if start.elapsed() < limit => {
+                    std::thread::sleep(Duration::from_millis(50))
+                }
+                _ => return None,
+            }
+        }
     }
 }
 
@@ -308,6 +426,17 @@ impl<X: Xencall, H: Host> Backend<X, H> {
         }
     }
 
+    /// `libxl__domain_type`'s failure for a domain that does not exist.
+    fn domain_type_check(&mut self, domid: u32) -> Result<(), String> {
+        let x = self.xc().map_err(HvError::message)?;
+        match xc::getdomaininfo(x, domid) {
+            Ok(Some(_)) => Ok(()),
+            _ => Err(format!(
+                "libxl: error: libxl_dom.c:37:libxl__domain_type: unable to get domain type for domid={domid}"
+            )),
+        }
+    }
+
     /// `libxl_get_max_cpus`: `max_cpu_id + 1`.
     fn max_cpus(&mut self) -> HvResult<u32> {
         let p = xc::physinfo(self.xc()?).map_err(|e| fail("libxl_physinfo failed", e))?;
@@ -326,14 +455,6 @@ impl<X: Xencall + GuestMem, H: Host> Hypervisor for Backend<X, H> {
     }
 
     fn create(&mut self, config: &DomainConfig, args: &CreateArgs, text: &[u8]) -> HvResult<u32> {
-        for (key, n) in [("disk", config.disk.len()), ("vif", config.vif.len())] {
-            if n > 0 {
-                self.host.eprint(&format!(
-                    "xl: warning: `{key}' devices are not supported yet: domain {} gets none\n",
-                    config.name
-                ));
-            }
-        }
         let domid = self.build(config, args.paused).map_err(HvError::Failed)?;
         if args.monitor && args.daemonize {
             let spec = MonitorSpec {
@@ -492,6 +613,65 @@ impl<X: Xencall + GuestMem, H: Host> Hypervisor for Backend<X, H> {
             compile_date: cstr(&cc[112..144]),
             build_id,
         })
+    }
+
+    fn block_attach(&mut self, domid: u32, disk: &crate::devspec::DiskSpec) -> HvResult<()> {
+        let failed = |m: String| HvError::Failed(format!("{m}\nlibxl_device_disk_add failed."));
+        self.domain_type_check(domid).map_err(failed)?;
+        let d = self.check_disk(Some(domid), disk).map_err(failed)?;
+        self.add_disk(domid, &d).map_err(failed)
+    }
+
+    fn block_detach(&mut self, domid: u32, vdev: &str, force: bool) -> HvResult<()> {
+        let not_connected = || HvError::Failed(format!("Error: Device {vdev} not connected."));
+        let devid = crate::devspec::vdev_number(vdev).ok_or_else(not_connected)?;
+        let lx = devices::libxl_device_path(devices::Kind::Vbd, domid, devid);
+        if self.host.xs_read(&format!("{lx}/backend")).is_err() {
+            return Err(not_connected());
+        }
+        let (f, what) = if force {
+            (devices::Force::On, "destroy")
+        } else {
+            (devices::Force::Off, "safe_remove")
+        };
+        self.remove_devices(domid, &[(devices::Kind::Vbd, devid)], f)
+            .map_err(|e| HvError::Failed(format!("{e}\nlibxl_device_disk_{what} failed.")))
+    }
+
+    fn block_list(&mut self, domid: u32) -> HvResult<Vec<crate::format::BlockInfo>> {
+        Ok(self.disk_infos(domid))
+    }
+
+    fn network_attach(&mut self, domid: u32, nic: &crate::devspec::NicSpec) -> HvResult<()> {
+        let failed = |m: String| HvError::Failed(format!("{m}\nlibxl_device_nic_add failed."));
+        self.domain_type_check(domid).map_err(failed)?;
+        // A hot-plugged vif takes the next free id unless given one.
+        self.add_nic(domid, nic).map(drop).map_err(failed)
+    }
+
+    fn network_detach(&mut self, domid: u32, dev: &str) -> HvResult<()> {
+        let unknown = || HvError::Failed(format!("Unknown device {dev}."));
+        let devid = if !dev.contains(':') {
+            let id = strtoul(dev) as u32;
+            let lx = devices::libxl_device_path(devices::Kind::Vif, domid, id);
+            if self.host.xs_read(&format!("{lx}/backend")).is_err() {
+                return Err(unknown());
+            }
+            id
+        } else {
+            let mac = crate::devspec::parse_mac(dev).ok_or_else(unknown)?;
+            self.nic_infos(domid)
+                .iter()
+                .find(|n| n.mac == mac)
+                .map(|n| n.devid)
+                .ok_or_else(unknown)?
+        };
+        self.remove_devices(domid, &[(devices::Kind::Vif, devid)], devices::Force::Auto)
+            .map_err(|e| HvError::Failed(format!("{e}\nlibxl_device_nic_del failed.")))
+    }
+
+    fn network_list(&mut self, domid: u32) -> HvResult<Vec<crate::format::NicInfo>> {
+        Ok(self.nic_infos(domid))
     }
 
     fn node_info(&mut self) -> HvResult<NodeInfo> {

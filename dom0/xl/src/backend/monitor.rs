@@ -31,6 +31,8 @@ impl<X: Xencall + GuestMem, H: Host> Backend<X, H> {
     /// restarting it as configured. Returns the exit status.
     pub fn monitor(&mut self, domid: u32, cfg: &DomainConfig) -> i32 {
         let mut domid = domid;
+        let mut cfg = cfg.clone();
+        let cfg = &mut cfg;
         self.waiting(cfg, domid);
         let _ = self.host.xs().watch(RELEASE_DOMAIN, TOKEN);
         loop {
@@ -60,7 +62,7 @@ impl<X: Xencall + GuestMem, H: Host> Backend<X, H> {
 
     /// xl's `handle_domain_death` and restart: the new domain's id if it
     /// was built again, `None` when monitoring ends.
-    fn stopped(&mut self, domid: u32, reason: u32, cfg: &DomainConfig) -> Option<u32> {
+    fn stopped(&mut self, domid: u32, reason: u32, cfg: &mut DomainConfig) -> Option<u32> {
         self.log(&format!(
             "Domain {domid} has shut down, reason code {reason} {reason:#x}"
         ));
@@ -76,6 +78,8 @@ impl<X: Xencall + GuestMem, H: Host> Backend<X, H> {
                 .map(|i| i.handle),
             Err(_) => None,
         };
+        // A restarted guest keeps the MACs libxl gave its vifs.
+        self.keep_macs(domid, cfg);
         if decision != Decision::Preserve {
             self.log(&format!(
                 "Domain {domid} needs to be cleaned up: destroying the domain"

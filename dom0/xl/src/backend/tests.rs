@@ -559,3 +559,25 @@ fn payload_bytes() {
         (5, 1, 0, 1, 777, 1)
     );
 }
+
+#[test]
+fn system_host_stat() {
+    let mut h = SystemHost::default();
+    let f = std::env::temp_dir().join(format!("xl-stat-{}", std::process::id()));
+    std::fs::write(&f, b"x").unwrap();
+    let i = h.stat(f.to_str().unwrap()).unwrap();
+    std::fs::remove_file(&f).unwrap();
+    assert_eq!(i.kind, FileKind::Regular);
+    assert_eq!(i.mode & 0o200, 0o200);
+    assert_eq!(h.stat("/").unwrap().kind, FileKind::Other);
+    assert_eq!(
+        h.stat("/no/such/file").unwrap_err().raw_os_error(),
+        Some(libc::ENOENT)
+    );
+    // Where the host has loop devices, their numbers.
+    if let Ok(i) = h.stat("/dev/loop1") {
+        if i.kind == FileKind::Block {
+            assert_eq!(i.rdev, (7, 1));
+        }
+    }
+}
