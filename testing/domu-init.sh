@@ -1,6 +1,6 @@
 #!/bin/sh
-# /init of the domUs of the `domu` test, `cargo xtask bench domu` and the `cargo xtask run`
-# demo (packed by xtask/src/domu.rs into dom0's /var/lib/ferrovisor/domu-initrd.gz). Busybox
+# /init of the domUs of the `domu` test and `cargo xtask bench domu`
+# (packed by xtask/src/domu.rs into dom0's /var/lib/ferrovisor/domu-initrd.gz). Busybox
 # only, no modules: the Xen console (hvc0) and xenbus are built into Debian's kernels.
 # Its console is hvc0; dom0's xenconsoled logs it to /var/log/xen/console/guest-<name>.log,
 # where testing/init-domu.sh reads the DOMU-* lines. Keep their format in sync. DOMU-INIT's

@@ -79,10 +79,15 @@ if [ "$FV_MODE" = demo ]; then
 			else
 				echo "dom0 runs our toolstack (xenstored and xenconsoled, started by xencommons; xl)."
 			fi
+			# The demo domU's disk (a copy of the root image) and the bridge its vif joins.
+			cp /var/lib/ferrovisor/root.img /var/lib/ferrovisor/demo.img
+			brctl addbr xenbr0 && ip addr add 192.0.2.1/24 dev xenbr0 && ip link set xenbr0 up
 			cat <<'EOF'
-  xl create -c /etc/xen/demo.cfg    start a domU (128 MiB, 1 vCPU, the same kernel) with a
-                                    busybox shell on its console, attached here; Ctrl-] detaches
-  xl console demo                   attach again;   xl list;   xl destroy demo
+  xl create -c /etc/xen/demo.cfg    start a domU (128 MiB, 1 vCPU, the same kernel) booting from
+                                    its own disk (/var/lib/ferrovisor/demo.img as xvda), on the
+                                    bridge xenbr0 as 192.0.2.2 (dom0 is 192.0.2.1), with a busybox
+                                    shell on its console, attached here; Ctrl-] detaches
+  xl console demo                   attach again;   xl list;   xl block-list demo;   xl destroy demo
 EOF
 		else
 			echo "xencommons failed: $msg"

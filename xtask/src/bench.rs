@@ -6,6 +6,9 @@
 //!
 //! `cargo xtask bench domu`: Xen 4.17 with Debian's xl and Ferrovisor with ours create one domU
 //! per boot (testing/init-domu.sh in bench mode).
+//!
+//! `cargo xtask bench io`: a domU's PV disk and network against dom0's own (testing/init-io.sh
+//! in bench mode), Xen 4.17 and Ferrovisor with our toolstack.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -416,6 +419,116 @@ pub fn domu(runs: usize) -> Result<()> {
     for c in &columns {
         if let Some(e) = &c.failure {
             println!("  {}: {e}", c.label);
+        }
+    }
+    Ok(())
+}
+
+/// `cargo xtask bench io`: Xen 4.17 and Ferrovisor, both with our toolstack, one boot per run
+/// each (testing/init-io.sh in bench mode): a disk measured from dom0 directly (a loop device
+/// over an image in RAM) and from a domU through blkfront/blkback on that loop device, and TCP
+/// between dom0 and the domU over the bridge, both ways.
+pub fn io(runs: usize) -> Result<()> {
+    ensure!(runs > 0, "--runs must be at least 1");
+    setup::ensure()?;
+    let art = Artifacts::fetch()?;
+    let dir = work_dir()?;
+    std::fs::create_dir_all(dir.join("logs"))?;
+    let io_dir = dir.join("bench-io");
+    std::fs::create_dir_all(&io_dir)?;
+    const SMP: u32 = 2;
+    const DOM0_VCPUS: u32 = 1;
+    let tool = dom0test::build()?;
+    let t = tools::build()?;
+    let imgs = crate::io::images(&art.busybox, &io_dir, Some(&tool))?;
+    let initrd = dir.join("bench-io-initrd.gz");
+    crate::io::write_dom0_initramfs(&art, &t, &imgs, crate::io::Mode::Bench, Some(&tool), &initrd)?;
+
+    struct Col {
+        hv: Hypervisor,
+        host: Host,
+        samples: Vec<crate::io::BenchSample>,
+        failure: Option<String>,
+    }
+    let mut cols = Vec::new();
+    for hv in [Hypervisor::Xen, Hypervisor::Ferrovisor] {
+        match hv.prepare(&art) {
+            Ok(host) => cols.push(Col { hv, host, samples: Vec::new(), failure: None }),
+            Err(e) => say!("{} left out: {e:#}", hv.name()),
+        }
+    }
+    for run in 1..=runs {
+        for col in cols.iter_mut().filter(|c| c.failure.is_none()) {
+            let vm = Vm {
+                host: col.host.clone(),
+                cpu: "cortex-a57".into(),
+                smp: SMP,
+                mem_mib: 2048,
+                icount: false,
+                kernel: art.cloud.image.clone(),
+                initrd: initrd.clone(),
+                extra_args: None,
+                hv_args: Some(format!("dom0_max_vcpus={DOM0_VCPUS}")),
+                fv_console: Dom0Console::Hvc,
+            };
+            let log = dir.join("logs").join(format!("bench-io-{}-{run}.log", col.hv.name()));
+            let mut console = Console::spawn(vm.command())?;
+            let result = crate::io::measure(&mut console);
+            console.finish(&log)?;
+            match result {
+                Ok(s) => {
+                    let line: Vec<String> = s.figures.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    say!("{} run {run}: {}", col.hv.name(), line.join(" "));
+                    col.samples.push(s);
+                }
+                Err(e) => {
+                    say!("{} run {run} failed: {e:#} (console: {}); not running it again", col.hv.name(), log.display());
+                    col.failure = Some(format!("run {run}: {e:#} (console: {})", log.display()));
+                }
+            }
+        }
+    }
+
+    println!(
+        "io benchmark: kernel {} for dom0 and the domU (128 MiB, 1 vCPU), -smp {SMP}, -m 2048, dom0_max_vcpus={DOM0_VCPUS}, \
+         our toolstack under both; medians of {runs} run(s). Disk: a 96 MiB image in dom0's RAM on a loop device, \
+         O_DIRECT, 64 MiB sequential in 1 MiB requests, 4 KiB random reads for 3 s; TCP: 16 MiB over HTTP (busybox)",
+        art.cloud.release
+    );
+    let names: Vec<String> = cols.iter().flat_map(|c| c.samples.first()).flat_map(|s| s.figures.iter().map(|f| f.0.clone())).fold(
+        Vec::new(),
+        |mut v, n| {
+            if !v.contains(&n) {
+                v.push(n);
+            }
+            v
+        },
+    );
+    let med = |c: &Col, name: &str| -> Option<f64> {
+        let v: Vec<f64> = c.samples.iter().flat_map(|s| s.figures.iter().filter(|f| f.0 == name).map(|f| f.1)).collect();
+        (!v.is_empty()).then(|| median(v))
+    };
+    let col = |hv| cols.iter().find(|c| c.hv == hv);
+    println!("{:<28} {:>10} {:>11} {:>8} {:>14}", "metric (higher is better)", "xen-4.17", "ferrovisor", "fv/xen", "domU/dom0 fv");
+    for name in &names {
+        let x = col(Hypervisor::Xen).and_then(|c| med(c, name));
+        let f = col(Hypervisor::Ferrovisor).and_then(|c| med(c, name));
+        let cell = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.1}"));
+        let ratio = match (f, x) {
+            (Some(f), Some(x)) if x > 0.0 => format!("{:.2}x", f / x),
+            _ => "-".into(),
+        };
+        // The domU's disk against dom0's own, on Ferrovisor.
+        let vs_dom0 = name
+            .strip_prefix("domu_")
+            .and_then(|m| Some((f?, col(Hypervisor::Ferrovisor).and_then(|c| med(c, &format!("dom0_{m}")))?)))
+            .filter(|(_, d)| *d > 0.0)
+            .map_or("".into(), |(f, d)| format!("{:.2}x", f / d));
+        println!("{name:<28} {:>10} {:>11} {ratio:>8} {vs_dom0:>14}", cell(x), cell(f));
+    }
+    for c in &cols {
+        if let Some(e) = &c.failure {
+            println!("  {}: {e}", c.hv.name());
         }
     }
     Ok(())

@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! /etc/ferrovisor/domu.env          FV_MODE (test|bench|demo), FV_TOOLSTACK (ours|debian)
-//! /etc/xen/<name>.cfg               the domUs (GUESTS, BENCH, DEMO)
+//! /etc/xen/<name>.cfg               the domUs (GUESTS, BENCH; the demo's from xtask/src/io.rs)
 //! /var/lib/ferrovisor/vmlinuz       the domU kernel: the same Debian Image as dom0's
 //! /var/lib/ferrovisor/domu-initrd.gz
 //! /usr/sbin/{xl,xenstored,xenconsoled} /usr/bin/xenstore* /etc/init.d/xencommons   (ours)
@@ -116,8 +116,6 @@ const GUESTS: &[Guest] = &[
 ];
 const BENCH: Guest =
     Guest { name: "bench", vcpus: 1, args: "fv_test=alive", on_poweroff: "destroy", on_reboot: "destroy", on_crash: "destroy" };
-const DEMO: Guest =
-    Guest { name: "demo", vcpus: 1, args: "fv_test=shell", on_poweroff: "destroy", on_reboot: "restart", on_crash: "destroy" };
 
 fn xl_cfg(g: &Guest) -> String {
     let mut s = String::new();
@@ -158,6 +156,10 @@ pub fn write_dom0_initramfs(
         Toolstack::Debian => debtools::add_toolstack(&mut rd)?,
     }
     let mut modules: Vec<String> = dom0test::MODULES.iter().map(|m| m.to_string()).collect();
+    if mode == Mode::Demo {
+        // The demo domU boots from its own disk with a network (xtask/src/io.rs).
+        modules.extend(crate::io::DOM0_MODULES.iter().map(|m| m.to_string()));
+    }
     modules.extend(extra_modules.iter().cloned());
     let order = rd.add_modules(kernel, &modules)?;
     rd.file(
@@ -171,7 +173,13 @@ pub fn write_dom0_initramfs(
     let guests: Vec<&Guest> = match mode {
         Mode::Test => GUESTS.iter().collect(),
         Mode::Bench => vec![&BENCH],
-        Mode::Demo => vec![&DEMO],
+        Mode::Demo => {
+            let dir = crate::work_dir()?.join("demo");
+            std::fs::create_dir_all(&dir)?;
+            let imgs = crate::io::images(&art.busybox, &dir, None)?;
+            crate::io::add_domu_files(&mut rd, art, kernel, &imgs, &[("demo", crate::io::demo_cfg())])?;
+            vec![]
+        }
     };
     for g in guests {
         rd.file(&format!("etc/xen/{}.cfg", g.name), 0o644, xl_cfg(g).into_bytes());
@@ -375,7 +383,7 @@ mod tests {
 
     #[test]
     fn cfgs_name_their_guest() {
-        for g in GUESTS.iter().chain([&BENCH, &DEMO]) {
+        for g in GUESTS.iter().chain([&BENCH]) {
             let cfg = xl_cfg(g);
             assert!(cfg.contains(&format!("name = \"{}\"", g.name)));
             assert!(cfg.contains(&format!("hostname={} ", g.name)));

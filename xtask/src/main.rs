@@ -11,6 +11,7 @@ mod debian;
 mod debtools;
 mod dom0test;
 mod domu;
+mod io;
 mod fuzz;
 mod image;
 mod initramfs;
@@ -60,7 +61,7 @@ commands:
       --hypervisor ferrovisor|xen|native   (default ferrovisor)
       --toolstack ours|debian              dom0's toolstack in the domu test (default ours)
                         tests: boot_smp1 boot_smp2 boot_smp4 boot_generic_smp2 xen_dom0_abi
-                               xenstored_dom0 xl_dom0 domu attack ...
+                               xenstored_dom0 xl_dom0 domu attack io ...
   fuzz TARGET|all       libFuzzer on a parser of untrusted input (fuzz/), crashes to fuzz/artifacts/
       --time SECS (60)  --jobs N (1)   `fuzz --list` names the targets
   bench boot            native vs Xen 4.17 vs Ferrovisor boot/CPU medians
@@ -70,6 +71,9 @@ commands:
       --runs N (5)
   bench domu            Xen 4.17 + Debian's xl vs Ferrovisor + our xl: xl create to the domU's
                         /init, xl destroy, hypervisor memory per domU
+      --runs N (3)
+  bench io              Xen 4.17 vs Ferrovisor (our toolstack): a domU's PV disk against dom0's own
+                        access to the same image, and dom0<->domU TCP over the bridge
       --runs N (3)
 
 env: FERROVISOR_CACHE (default ~/.cache/ferrovisor) holds the Debian downloads.
@@ -142,7 +146,14 @@ fn run(mut args: Args) -> Result<ExitCode> {
                     }
                     bench::domu(runs.unwrap_or(3))?;
                 }
-                other => bail!("unknown bench `{}`; available: boot, abi, domu", other.unwrap_or_default()),
+                Some("io") => {
+                    args.finish()?;
+                    if icount {
+                        bail!("bench io does not take --icount");
+                    }
+                    bench::io(runs.unwrap_or(3))?;
+                }
+                other => bail!("unknown bench `{}`; available: boot, abi, domu, io", other.unwrap_or_default()),
             }
         }
         "help" | "-h" | "--help" => println!("{USAGE}"),

@@ -9,7 +9,8 @@ use anyhow::{bail, Result};
 use crate::{output_of, run_checked, say};
 
 /// (command that must be on PATH, Debian package providing it).
-const HOST_TOOLS: &[(&str, &str)] = &[("qemu-system-aarch64", "qemu-system-arm")];
+/// e2fsprogs builds the domUs' ext4 images (`mke2fs -d`) and checks them (`e2fsck`).
+const HOST_TOOLS: &[(&str, &str)] = &[("qemu-system-aarch64", "qemu-system-arm"), ("mke2fs", "e2fsprogs")];
 
 const RUST_TARGETS: &[&str] = &["aarch64-unknown-none-softfloat", "aarch64-unknown-linux-musl"];
 
@@ -62,8 +63,13 @@ fn require_root(what: &str) -> Result<()> {
     Ok(())
 }
 
+/// `bin` on PATH, or in /usr/sbin or /sbin (not on every user's PATH).
 fn which(bin: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join(bin)).find(|p| is_executable(p))
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
+        .map(|d| d.join(bin))
+        .find(|p| is_executable(p))
 }
 
 fn is_executable(p: &Path) -> bool {

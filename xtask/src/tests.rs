@@ -56,6 +56,10 @@ enum Kind {
     /// testing/init-attack.sh: the attack guest beside a victim domU, kill modes, churn
     /// (ATTACK-TEST-* markers, xtask/src/attack.rs). Our toolstack; not on `native`.
     Attack,
+    /// testing/init-io.sh: domUs on PV disks and a bridged network, hotplug, persistence,
+    /// a destroy mid-write checked by the host's e2fsck (IO-TEST-* markers, xtask/src/io.rs).
+    /// Our toolstack; not on `native`.
+    Io,
 }
 
 const CASES: &[Case] = &[
@@ -75,6 +79,8 @@ const CASES: &[Case] = &[
     Case { name: "domu", flavour: Flavour::Cloud, smp: domu::TEST_SMP, kind: Kind::Domu, args: None, hv_args: Some(domu::TEST_HV_ARGS) },
     // The same machine; dom0's fv_churn= comes from FERROVISOR_CHURN (xtask/src/attack.rs).
     Case { name: "attack", flavour: Flavour::Cloud, smp: crate::attack::TEST_SMP, kind: Kind::Attack, args: None, hv_args: Some(domu::TEST_HV_ARGS) },
+    // The same machine, dom0 with a virtio disk (xtask/src/io.rs).
+    Case { name: "io", flavour: Flavour::Cloud, smp: crate::io::TEST_SMP, kind: Kind::Io, args: None, hv_args: Some(domu::TEST_HV_ARGS) },
 ];
 
 /// dom0's /init for the panic test: announce, then exit (the kernel panics).
@@ -115,6 +121,7 @@ pub fn run(hv: Hypervisor, filter: Option<&str>, toolstack: Toolstack) -> Result
         .filter(|c| c.kind != Kind::BootPl011 || matches!(hv, Hypervisor::Ferrovisor))
         .filter(|c| c.kind != Kind::Domu || !matches!(hv, Hypervisor::Native))
         .filter(|c| c.kind != Kind::Attack || !matches!(hv, Hypervisor::Native))
+        .filter(|c| c.kind != Kind::Io || !matches!(hv, Hypervisor::Native))
         .collect();
     if cases.is_empty() {
         let names: Vec<&str> = CASES.iter().map(|c| c.name).collect();
@@ -150,7 +157,7 @@ pub fn run(hv: Hypervisor, filter: Option<&str>, toolstack: Toolstack) -> Result
     };
     // Our dom0 tools (xl, xenstored, xenstore, xenconsoled), built once for every test that needs them.
     let needs_tools = cases.iter().any(|c| {
-        matches!(c.kind, Kind::Xenstored | Kind::Xl | Kind::Attack) || (c.kind == Kind::Domu && toolstack == Toolstack::Ours)
+        matches!(c.kind, Kind::Xenstored | Kind::Xl | Kind::Attack | Kind::Io) || (c.kind == Kind::Domu && toolstack == Toolstack::Ours)
     });
     let tools = if needs_tools { tools::build().map_err(|e| format!("dom0 tools: {e:#}")) } else { Err(String::new()) };
     let xs_initrd = dir.join("xenstored-initrd.gz");
@@ -195,6 +202,20 @@ pub fn run(hv: Hypervisor, filter: Option<&str>, toolstack: Toolstack) -> Result
     } else {
         Ok(())
     };
+    let io_dir = dir.join("io");
+    let io_initrd = dir.join("io-initrd.gz");
+    let io_ready = if cases.iter().any(|c| c.kind == Kind::Io) {
+        let built = tools.clone().and_then(|t| {
+            std::fs::create_dir_all(&io_dir)
+                .map_err(anyhow::Error::from)
+                .and_then(|_| crate::io::images(&art.busybox, &io_dir, None))
+                .and_then(|imgs| crate::io::write_dom0_initramfs(&art, &t, &imgs, crate::io::Mode::Test, None, &io_initrd))
+                .map_err(|e| format!("{e:#}"))
+        });
+        built.map_err(|e| format!("io initramfs: {e}"))
+    } else {
+        Ok(())
+    };
     let logs = dir.join("logs");
     std::fs::create_dir_all(&logs)?;
     // A hypervisor that cannot be built fails every test, with the reason.
@@ -233,6 +254,10 @@ pub fn run(hv: Hypervisor, filter: Option<&str>, toolstack: Toolstack) -> Result
                 Ok(()) => boot(case, host, &art, &attack_initrd, &log),
                 Err(e) => Err(e.clone()),
             },
+            (Ok(host), Kind::Io) => match &io_ready {
+                Ok(()) => boot_io(case, host, &art, &io_dir, &io_initrd, &log),
+                Err(e) => Err(e.clone()),
+            },
         };
         let secs = start.elapsed().as_secs_f64();
         match result {
@@ -250,8 +275,21 @@ pub fn run(hv: Hypervisor, filter: Option<&str>, toolstack: Toolstack) -> Result
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
+/// The `io` test: a fresh virtio disk for dom0 (vm3's root), the boot, then the host's e2fsck
+/// of that disk.
+fn boot_io(case: &Case, host: &Host, art: &Artifacts, dir: &Path, initrd: &Path, log: &Path) -> Result<(), String> {
+    let vda = crate::io::vda_image(&art.busybox, dir).map_err(|e| format!("{e:#}"))?;
+    boot_with(case, host, art, initrd, log, &crate::io::virtio_disk_args(&vda))?;
+    crate::io::fsck(&vda).map_err(|e| format!("  error: {e:#}"))
+}
+
 /// One boot test; the error carries the reason, the console tail and the log's path.
 fn boot(case: &Case, host: &Host, art: &Artifacts, initrd: &Path, log: &Path) -> Result<(), String> {
+    boot_with(case, host, art, initrd, log, &[])
+}
+
+/// [`boot`] with extra QEMU arguments.
+fn boot_with(case: &Case, host: &Host, art: &Artifacts, initrd: &Path, log: &Path, qemu_args: &[String]) -> Result<(), String> {
     let vm = Vm {
         host: host.clone(),
         cpu: CPU.into(),
@@ -265,10 +303,14 @@ fn boot(case: &Case, host: &Host, art: &Artifacts, initrd: &Path, log: &Path) ->
         fv_console: match case.kind {
             Kind::Boot | Kind::Panic => FERROVISOR_DOM0_CONSOLE,
             Kind::BootPl011 => Dom0Console::Pl011,
-            Kind::XenAbi | Kind::DebianToolstack | Kind::Xenstored | Kind::Xl | Kind::Domu | Kind::Attack => Dom0Console::Hvc,
+            Kind::XenAbi | Kind::DebianToolstack | Kind::Xenstored | Kind::Xl | Kind::Domu | Kind::Attack | Kind::Io => {
+                Dom0Console::Hvc
+            }
         },
     };
-    let mut console = Console::spawn(vm.command()).map_err(|e| format!("{e:#}"))?;
+    let mut cmd = vm.command();
+    cmd.args(qemu_args);
+    let mut console = Console::spawn(cmd).map_err(|e| format!("{e:#}"))?;
     let result = match case.kind {
         Kind::Boot | Kind::BootPl011 => check(&mut console, case.smp),
         Kind::XenAbi => check_lines(&mut console, "XT", dom0test::CHECKS),
@@ -278,6 +320,7 @@ fn boot(case: &Case, host: &Host, art: &Artifacts, initrd: &Path, log: &Path) ->
         Kind::Xl => crate::xltest::check(&mut console, case.smp, MEM_MIB),
         Kind::Domu => domu::check(&mut console, domu::TEST_DOM0_VCPUS),
         Kind::Attack => crate::attack::check(&mut console, matches!(host, Host::Ferrovisor(_))),
+        Kind::Io => crate::io::check(&mut console),
     };
     let lines = console.finish(log).map_err(|e| format!("{e:#}"))?;
     result.map_err(|e| {

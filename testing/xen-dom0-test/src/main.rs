@@ -10,7 +10,8 @@
 //! XT-DONE pass=<n> fail=<m>     XB-DONE
 //! ```
 //!
-//! `--victim [MiB]` and `--free-pages` serve the `attack` test (src/attack.rs).
+//! `--victim [MiB]` and `--free-pages` serve the `attack` test (src/attack.rs);
+//! `--disk-bench DEV [MiB]` measures a block device for `bench io` (src/disk.rs).
 //!
 //! Lines starting with `# ` are details. Each check and benchmark runs in a forked child with
 //! a deadline, so a crash or hang in one is reported and the next one still runs.
@@ -19,6 +20,7 @@
 mod attack;
 mod bench;
 mod checks;
+mod disk;
 mod isolate;
 
 use std::process::ExitCode;
@@ -29,7 +31,7 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest any benchmark may take (each runs about 1.5 s).
 const BENCH_TIMEOUT: Duration = Duration::from_secs(60);
 
-const USAGE: &str = "usage: xen-dom0-test [--bench] [NAME...] | --victim [MiB] | --free-pages
+const USAGE: &str = "usage: xen-dom0-test [--bench] [NAME...] | --victim [MiB] | --free-pages | --disk-bench DEV [MiB]
   no option: run the ABI checks (or only those named): sysfs xenfs privcmd evtchn gnt
   --bench:   run the benchmarks (or only those named): null_syscall_ns null_hypercall_ns evtchn_rtt_ns
              grant_map_unmap_us";
@@ -38,6 +40,22 @@ fn main() -> ExitCode {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("--victim") => attack::victim(args.get(1).and_then(|m| m.parse().ok()).unwrap_or(16)),
+        Some("--disk-bench") => {
+            let Some(dev) = args.get(1) else {
+                eprintln!("{USAGE}");
+                return ExitCode::from(2);
+            };
+            return match disk::run(dev, args.get(2).and_then(|m| m.parse().ok()).unwrap_or(64)) {
+                Ok(line) => {
+                    println!("{line}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    println!("IO-BENCH-FAIL {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         Some("--free-pages") => {
             return match attack::free_pages() {
                 Ok(n) => {
