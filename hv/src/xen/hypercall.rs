@@ -15,7 +15,7 @@ use hv_arm::s1walk::{self, S1Regs};
 use hv_arm::stage2::{Access, MemType};
 use hv_core::evtchn::{self, Peer};
 use hv_core::grant::{self, CopyEnv, GrantMapper, GrantState, GrantTable};
-use hv_core::guest::{GuestFault, GuestMemory};
+use hv_core::guest::GuestFault;
 use xen_abi::errno::*;
 use xen_abi::event_channel::*;
 use xen_abi::grant_table::*;
@@ -861,6 +861,14 @@ impl<'a> Copier<'a> {
         Copier { me, others: [None, None] }
     }
 
+    /// `dom` if [`Self::dom`] already found it.
+    fn cached(&self, dom: u16) -> Option<&Domain> {
+        if dom == self.me.id {
+            return Some(self.me);
+        }
+        self.others.iter().flatten().find(|d| d.id == dom).map(|d| &**d)
+    }
+
     /// `dom` (the caller or another existing domain), looked up once per copy.
     fn dom(&mut self, dom: u16) -> Option<&Domain> {
         if dom == self.me.id {
@@ -887,13 +895,9 @@ impl CopyEnv for Copier<'_> {
 
     fn copy(&mut self, src_dom: u16, src: u64, dst_dom: u16, dst: u64, len: usize) -> Result<(), GuestFault> {
         // Both sides were claimed through `with_table`, so both are cached.
-        let s = self.dom(src_dom).ok_or(GuestFault::Unmapped(src))?;
-        let sm = DomMem(s);
-        // Through a buffer: overlapping spans of one page behave like memmove.
-        let mut buf = alloc::vec![0u8; len];
-        sm.read(src, &mut buf)?;
-        let d = self.dom(dst_dom).ok_or(GuestFault::Unmapped(dst))?;
-        DomMem(d).write(dst, &buf)
+        let s = self.cached(src_dom).ok_or(GuestFault::Unmapped(src))?;
+        let d = self.cached(dst_dom).ok_or(GuestFault::Unmapped(dst))?;
+        super::mem::copy_page_span(&DomMem(s), src, &DomMem(d), dst, len)
     }
 }
 

@@ -77,6 +77,27 @@ impl DomMem<'_> {
     }
 }
 
+/// Copy `len` bytes from `src`'s IPA `src_ipa` to `dst`'s IPA `dst_ipa`, each
+/// span inside one page (a grant copy's; anything else is refused), straight
+/// between the two host pages. Overlap (one page of one domain) behaves like
+/// `memmove`.
+pub fn copy_page_span(src: &DomMem, src_ipa: u64, dst: &DomMem, dst_ipa: u64, len: usize) -> Result<(), GuestFault> {
+    let within = |ipa: u64| (ipa % PAGE) as usize + len <= PAGE as usize;
+    if !within(src_ipa) {
+        return Err(GuestFault::Unmapped(src_ipa));
+    }
+    if !within(dst_ipa) {
+        return Err(GuestFault::Unmapped(dst_ipa));
+    }
+    let from = src.pa(src_ipa, false)?;
+    let to = dst.pa(dst_ipa, true)?;
+    // SAFETY: both spans are Normal RAM their domains' stage-2 tables map
+    // (readable, and writable for `to`), reached through the identity map,
+    // and stay inside their pages; `ptr::copy` allows them to overlap.
+    unsafe { core::ptr::copy(from as *const u8, to as *mut u8, len) };
+    Ok(())
+}
+
 impl GuestMemory for DomMem<'_> {
     fn read(&self, ipa: u64, buf: &mut [u8]) -> Result<(), GuestFault> {
         let len = buf.len();
