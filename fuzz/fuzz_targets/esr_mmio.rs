@@ -1,6 +1,7 @@
 //! Trap syndromes and SMCCC calls are guest-influenced words: `ESR_EL2`
-//! decoding, MMIO access decoding and value shaping, and PSCI/SMCCC call
-//! decoding must be total and self-consistent.
+//! decoding, MMIO access decoding and value shaping, the post-indexed
+//! LDR/STR instruction decoder, and PSCI/SMCCC call decoding must be total
+//! and self-consistent.
 #![no_main]
 
 use arbitrary::Arbitrary;
@@ -19,6 +20,15 @@ struct Input {
 }
 
 fuzz_target!(|i: Input| {
+    // A data abort without a syndrome: the guest's instruction word decoded
+    // (post-indexed LDR/STR only), as the hypervisor reads it from guest memory.
+    if let Some(p) = mmio::decode_post_indexed(i.raw as u32, i.ipa) {
+        assert!(matches!(p.access.size, 1 | 2 | 4 | 8));
+        assert!(p.access.reg <= 31 && p.rn <= 31);
+        assert!(p.rn != p.access.reg || p.rn == 31, "{p:?}");
+        assert!((-256..256).contains(&p.imm), "{p:?}");
+        assert_eq!(p.access.ipa, i.ipa);
+    }
     let exit = esr::decode(i.esr);
     assert_eq!(exit, Exit::decode(i.esr));
     assert!(matches!(esr::instr_len(i.esr), 2 | 4));

@@ -33,10 +33,10 @@ pub const TARGETS: &[(&str, &str, usize)] = &[
     ("vgic_mmio", "vGICv3 MMIO, injection, SGIs, flush/run/sync cycles", 4096),
     ("s1walk", "guest stage-1 walks and guest-VA copies over guest-built tables", 4096),
     ("stage2", "stage-2 map/unmap/translate against a shadow model, out-of-memory", 4096),
-    ("esr_mmio", "ESR_EL2, MMIO access and PSCI/SMCCC decoding", 4096),
+    ("esr_mmio", "ESR_EL2, MMIO access (and post-indexed LDR/STR) and PSCI/SMCCC decoding", 4096),
     ("xenstore_wire", "xenstore decoder on random chunks, request parsing, ring", 8192),
     ("xenstore_server", "xenstore request engine: several domains, perms, transactions", 8192),
-    ("xlcfg", "xl.cfg parser and DomainConfig::from_config", 8192),
+    ("xlcfg", "xl.cfg parser and DomainConfig::from_config (disk and vif specs included)", 8192),
 ];
 
 /// Seconds per target in `cargo xtask test` (override: FERROVISOR_FUZZ_SECS, 0 skips).

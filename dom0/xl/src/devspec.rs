@@ -672,7 +672,7 @@ pub fn parse_mac_xl(s: &str) -> Option<[u8; 6]> {
         let start = i;
         let mut v: u64 = 0;
         while i < b.len() && b[i].is_ascii_hexdigit() {
-            v = v.saturating_mul(16) + u64::from((b[i] as char).to_digit(16)?);
+            v = v.saturating_mul(16).saturating_add(u64::from((b[i] as char).to_digit(16)?));
             i += 1;
         }
         if i == start || v > 255 {
@@ -781,6 +781,14 @@ mod tests {
 
     fn bad(spec: &str) -> String {
         parse_disk("vm.cfg", &[spec]).unwrap_err().to_string()
+    }
+
+    /// Found by the xlcfg fuzz target: a MAC field too long for a u64 is
+    /// refused (as strtoul's ULONG_MAX is), not an overflow.
+    #[test]
+    fn mac_with_a_huge_field() {
+        assert_eq!(parse_mac_xl("00163333333333333333333333::3e:00:00:00"), None);
+        assert_eq!(parse_mac_xl("00:16:3e:00:00:12"), Some([0, 0x16, 0x3e, 0, 0, 0x12]));
     }
 
     fn disk(target: &str, vdev: &str, rw: bool) -> DiskSpec {
