@@ -24,23 +24,11 @@
 #   (a step whose prerequisite failed fails as "skipped"; "# " diagnostic lines come first)
 #   ATTACK-LINE <a line of an attack guest's console: ATTACK ...>
 #   ATTACK-TEST-DONE pass=N fail=M
-B=/bin/busybox
-$B mount -t proc proc /proc
-read -r t _ </proc/uptime
-echo "FV-INIT uptime=$t"
-$B --install -s /bin
-export PATH=/usr/sbin:/usr/bin:/sbin:/bin
-mount -t sysfs sys /sys
-mount -t devtmpfs dev /dev
-mkdir -p /dev/pts /run /var/log/xen/console /var/lib/xen /var/lib/xenstored
-mount -t devpts devpts /dev/pts
-mount -t tmpfs tmpfs /run && mkdir -p /run/lock /run/xen /run/xenstored
-ln -sfn /run /var/run
-ln -sfn /run/lock /var/lock
-ln -sf /proc/self/fd /dev/fd
-ln -sf /proc/self/fd/0 /dev/stdin
-ln -sf /proc/self/fd/1 /dev/stdout
-ln -sf /proc/self/fd/2 /dev/stderr
+# The helpers shared with init-domu.sh and init-io.sh (wait_until, gone, ok/bad/blocked...)
+# are testing/lib-dom0.sh, installed as /etc/ferrovisor/lib.sh.
+. /etc/ferrovisor/lib.sh
+MARK=ATTACK-TEST-
+dom0_boot
 echo 4 >/proc/sys/kernel/printk
 
 churn=20
@@ -55,40 +43,13 @@ for kv in $cmdline; do
 	esac
 done
 
-is_xen=
-[ -r /sys/hypervisor/type ] && is_xen=1
-for m in $(cat /etc/modules.order 2>/dev/null); do
-	insmod "/lib/modules/$m.ko" 2>/dev/null || { [ -z "$is_xen" ] || echo "# insmod $m failed"; }
-done
-[ -n "$is_xen" ] && { mount -t xenfs xenfs /proc/xen || echo "# mount -t xenfs xenfs /proc/xen failed"; }
+load_modules
 
 KERNEL=/var/lib/ferrovisor/vmlinuz
 VICTIM_INITRD=/var/lib/ferrovisor/victim-initrd.gz
 ATTACK=/var/lib/ferrovisor/attack-guest.Image
 KILLS="masked-spin abort-loop wfi crash"
 
-oneline() { tr -d '\r' | tr '\n' '|' | sed 's/|$//' | cut -c1-400; }
-now() { read -r now _ </proc/uptime; }
-sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
-POLL_US=100000
-# wait_until SECS CMD...: runs CMD every $POLL_US us until it succeeds or SECS s pass.
-wait_until() {
-	wlim=$1
-	shift
-	read -r w _ </proc/uptime
-	wend=$((${w%.*} + wlim))
-	until "$@"; do
-		read -r w _ </proc/uptime
-		[ "${w%.*}" -ge "$wend" ] && return 1
-		usleep "$POLL_US"
-	done
-}
-clog() { echo "/var/log/xen/console/guest-$1.log"; }
-has() { grep -q "$2" "$(clog "$1")" 2>/dev/null; }
-count() {
-	n=$(grep -c "$2" "$(clog "$1")" 2>/dev/null)
-	echo "${n:-0}"
-}
 # `xl list`, timed: sets lat (seconds) and keeps the worst in maxlat; fails if xl fails.
 maxlat=0
 xl_list() {
@@ -101,14 +62,9 @@ xl_list() {
 	return $r
 }
 listed() { xl_list && grep -q "^$1 " /tmp/list.out; }
+# lib.sh's unlisted (and so gone), timed as every `xl list` here.
 unlisted() { xl_list && ! grep -q "^$1 " /tmp/list.out; }
-no_monitor() { ! grep -qs "$1[.]cfg" /proc/[0-9]*/cmdline; }
-gone() { unlisted "$1" && no_monitor "$1"; }
 free_pages() { xen-dom0-test --free-pages 2>/dev/null | sed -n 's/^FREE-PAGES //p'; }
-domid() { timeout 30 xl domid "$1" 2>/dev/null; }
-create() { timeout 120 xl create "/etc/xen/$1.cfg" >"/tmp/create-$1.out" 2>&1; }
-destroy_once() { timeout 30 xl destroy "$1" >"/tmp/destroy-$1.out" 2>&1; gone "$1"; }
-destroy() { gone "$1" || wait_until 90 destroy_once "$1"; }
 # The ATTACK lines of NAME's console, for the harness.
 forward() { grep '^ATTACK' "$(clog "$1")" 2>/dev/null | tr -d '\r' | sed 's/^/ATTACK-LINE /'; }
 beat() { grep 'VICTIM-ALIVE' "$(clog victim)" 2>/dev/null | tail -n 1 | sed 's/.*VICTIM-ALIVE \([0-9]*\).*/\1/'; }
@@ -128,61 +84,22 @@ on_crash = "destroy"
 EOF
 }
 
-pass=0
-fail=0
-failed=" "
-ok() {
-	echo "ATTACK-TEST-OK $*"
-	pass=$((pass + 1))
-}
-bad() {
-	s=$1
-	why=$2
-	shift 2
-	for d in "$@"; do
-		echo "# ---- $d: xl create output, xl's log, console log (tail)"
-		for f in "/tmp/create-$d.out" "/tmp/destroy-$d.out" "/var/log/xen/xl-$d.log" "$(clog "$d")"; do
-			[ -f "$f" ] && { echo "# $f:"; tail -n 12 "$f" | tr -d '\r' | sed 's/^/#   /'; }
-		done
-	done
-	echo "# ---- xl list:"
-	timeout 30 xl list 2>&1 | sed 's/^/#   /'
+diag_more() {
 	echo "# ---- xl dmesg (tail):"
 	timeout 30 xl dmesg 2>&1 | tail -n 20 | sed 's/^/#   /'
-	echo "ATTACK-TEST-FAIL $s $why"
-	fail=$((fail + 1))
-	failed="$failed$s "
-}
-blocked() {
-	s=$1
-	shift
-	for p in "$@"; do
-		case "$failed" in
-		*" $p "*)
-			echo "ATTACK-TEST-FAIL $s skipped: $p failed"
-			fail=$((fail + 1))
-			failed="$failed$s "
-			return 0
-			;;
-		esac
-	done
-	return 1
 }
 
 # ---------------------------------------------------------------------------- 0. toolstack
-if [ -z "$is_xen" ]; then
-	echo "# /sys/hypervisor/type missing: dom0's kernel did not detect Xen"
-	echo "ATTACK-TEST-FAIL xencommons no Xen"
-	failed=" xencommons "
-	fail=1
-elif timeout 60 /etc/init.d/xencommons start >/tmp/xencommons.out 2>&1 </dev/null &&
-	timeout 10 xenstore-read /local/domain/0/name >/dev/null 2>&1 && pidof xenconsoled >/dev/null; then
-	ok "xencommons $(oneline </tmp/xencommons.out)"
-else
-	bad xencommons "xencommons: $(oneline </tmp/xencommons.out)"
-fi
+# Starts our toolstack: its output (one line) on stdout, or why it does not serve.
+start_toolstack() {
+	timeout 60 /etc/init.d/xencommons start >/tmp/xencommons.out 2>&1 </dev/null &&
+		timeout 10 xenstore-read /local/domain/0/name >/dev/null 2>&1 && pidof xenconsoled >/dev/null ||
+		{ echo "xencommons: $(oneline </tmp/xencommons.out)"; return 1; }
+	oneline </tmp/xencommons.out
+}
+step_toolstack xencommons
 free0=$(free_pages)
-echo "# free pages before the domUs: ${free0:-?} (xl info free_memory $(timeout 30 xl info 2>/dev/null | sed -n 's/^free_memory *: *//p') MiB)"
+echo "# free pages before the domUs: ${free0:-?} (xl info free_memory $(free_mem) MiB)"
 
 # ---------------------------------------------------------------------------- 1. the victim
 if ! blocked create_victim xencommons; then
@@ -326,14 +243,14 @@ if ! blocked destroy_victim create_victim; then
 	fi
 fi
 # free pages back to REF (within $slack below it, if given)
-mem_back() {
+pages_back() {
 	f=$(free_pages)
 	[ -n "$f" ] && [ "$f" -le "$1" ] && [ "$f" -ge $(($1 - ${2:-0})) ]
 }
 if ! blocked memory xencommons; then
 	if [ -z "$free0" ]; then
 		bad memory "no free page count at the start (xen-dom0-test --free-pages)"
-	elif wait_until 60 mem_back "$free0" "$slack"; then
+	elif wait_until 60 pages_back "$free0" "$slack"; then
 		ok "memory free_pages=$f (at the start $free0)"
 	else
 		bad memory "free pages $f 60 s after the domains went, $free0 before them ($((free0 - f)) missing, slack $slack)"
@@ -382,12 +299,12 @@ if ! blocked memory_final xencommons; then
 		bad memory_final "no free page count at the start"
 	elif [ -z "$fc0" ]; then
 		bad memory_final "no free page count before the churn"
-	elif wait_until 60 mem_back "$fc0" && mem_back "$free0" "$slack"; then
+	elif wait_until 60 pages_back "$fc0" && pages_back "$free0" "$slack"; then
 		ok "memory_final free_pages=$f (before the churn $fc0, at the start $free0)"
 	else
 		bad memory_final "free pages $f after $churn create/destroy cycles, $fc0 before them, $free0 at the start"
 	fi
 fi
 
-echo "ATTACK-TEST-DONE pass=$pass fail=$fail"
+steps_done
 poweroff -f

@@ -17,24 +17,11 @@
 #          DOMU-LIST-END rc=N around `xl list` with two domUs; DOMU-TEST-DONE pass=N fail=M
 #   bench: DOMU-BENCH-CREATE right before `xl create`, DOMU-BENCH-SEEN when the domU's
 #          DOMU-INIT is in its console log, DOMU-BENCH-RESULT key=value..., DOMU-BENCH-DONE
-B=/bin/busybox
-$B mount -t proc proc /proc
-read -r t _ </proc/uptime
-echo "FV-INIT uptime=$t"
-$B --install -s /bin
-export PATH=/usr/sbin:/usr/bin:/sbin:/bin
-mount -t sysfs sys /sys
-mount -t devtmpfs dev /dev
-mkdir -p /dev/pts /run /var/log/xen/console /var/lib/xen /var/lib/xenstored
-mount -t devpts devpts /dev/pts
-mount -t tmpfs tmpfs /run && mkdir -p /run/lock /run/xen /run/xenstored
-ln -sfn /run /var/run
-ln -sfn /run/lock /var/lock
-# What udev would provide (Debian's xl scripts stat /dev/stdin).
-ln -sf /proc/self/fd /dev/fd
-ln -sf /proc/self/fd/0 /dev/stdin
-ln -sf /proc/self/fd/1 /dev/stdout
-ln -sf /proc/self/fd/2 /dev/stderr
+# The helpers shared with init-attack.sh and init-io.sh (wait_until, gone, ok/bad/blocked,
+# step_create...) are testing/lib-dom0.sh, installed as /etc/ferrovisor/lib.sh.
+. /etc/ferrovisor/lib.sh
+MARK=DOMU-TEST-
+dom0_boot
 . /etc/ferrovisor/domu.env
 if [ "$FV_TOOLSTACK" = debian ]; then
 	export PATH=/usr/lib/xen-4.17/bin:$PATH
@@ -42,15 +29,7 @@ if [ "$FV_TOOLSTACK" = debian ]; then
 fi
 # Kernel messages below warnings stay off the console the markers share.
 [ "$FV_MODE" = demo ] || echo 4 >/proc/sys/kernel/printk
-
-is_xen=
-[ -r /sys/hypervisor/type ] && is_xen=1
-for m in $(cat /etc/modules.order 2>/dev/null); do
-	insmod "/lib/modules/$m.ko" 2>/dev/null || { [ -z "$is_xen" ] || echo "# insmod $m failed"; }
-done
-[ -n "$is_xen" ] && { mount -t xenfs xenfs /proc/xen || echo "# mount -t xenfs xenfs /proc/xen failed"; }
-
-oneline() { tr -d '\r' | tr '\n' '|' | sed 's/|$//' | cut -c1-400; }
+load_modules
 
 # Starts the dom0 daemons; their output (one line) on stdout, and the error when they are not
 # serving. Output goes through a file: a daemon may keep what it inherits open.
@@ -102,36 +81,6 @@ EOF
 fi
 
 # ---------------------------------------------------------------------------- helpers
-now() { read -r now _ </proc/uptime; }
-# sub A B: B - A, two decimals
-sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
-# wait_until SECS CMD...: runs CMD every $POLL_US us until it succeeds (0) or SECS seconds of
-# dom0 uptime have passed (1).
-POLL_US=100000
-wait_until() {
-	wlim=$1
-	shift
-	read -r w _ </proc/uptime
-	wend=$((${w%.*} + wlim))
-	until "$@"; do
-		read -r w _ </proc/uptime
-		[ "${w%.*}" -ge "$wend" ] && return 1
-		usleep "$POLL_US"
-	done
-}
-clog() { echo "/var/log/xen/console/guest-$1.log"; }
-# has NAME PATTERN: the console log of NAME has a line matching PATTERN
-has() { grep -q "$2" "$(clog "$1")" 2>/dev/null; }
-count() {
-	n=$(grep -c "$2" "$(clog "$1")" 2>/dev/null)
-	echo "${n:-0}"
-}
-# `xl list` answers and NAME is not in it
-unlisted() { l=$(timeout 30 xl list 2>/dev/null) && ! echo "$l" | grep -q "^$1 "; }
-# No process (e.g. xl's per-domain monitor, which restarts on reboot) still runs for NAME's
-# cfg. The pattern has a [.] so that grep does not find itself.
-no_monitor() { ! grep -qs "$1[.]cfg" /proc/[0-9]*/cmdline; }
-gone() { unlisted "$1" && no_monitor "$1"; }
 # Why NAME is not gone (one line).
 why_not_gone() {
 	if ! l=$(timeout 30 xl list 2>&1); then
@@ -143,27 +92,13 @@ why_not_gone() {
 			"$(for f in $(grep -ls "$1[.]cfg" /proc/[0-9]*/cmdline); do tr '\0' ' ' <"$f"; echo; done | oneline)"
 	fi
 }
-free_mem() { timeout 30 xl info 2>/dev/null | sed -n 's/^free_memory *: *//p'; }
-domid() { timeout 30 xl domid "$1" 2>/dev/null; }
-# destroy NAME: until NAME is gone, `xl destroy` it (a restart may be in flight)
-destroy_once() { timeout 30 xl destroy "$1" >/tmp/destroy-"$1".out 2>&1; gone "$1"; }
-destroy() { gone "$1" || wait_until 90 destroy_once "$1"; }
-# create NAME: `xl create /etc/xen/NAME.cfg`; output in /tmp/create-NAME.out (a file, not a
-# pipe: xl's background monitor keeps what it inherits open). Sets created_NAME (uptime).
-create() {
-	now
-	eval "created_$1=$now"
-	timeout 120 xl create "/etc/xen/$1.cfg" >"/tmp/create-$1.out" 2>&1
-}
 
 # ---------------------------------------------------------------------------- bench
 if [ "$FV_MODE" = bench ]; then
 	POLL_US=20000
 	fail() {
 		echo "DOMU-BENCH-FAIL $*"
-		for f in /tmp/create-bench.out /var/log/xen/xl-bench.log "$(clog bench)"; do
-			[ -f "$f" ] && { echo "# $f:"; tail -n 15 "$f" | tr -d '\r' | sed 's/^/# /'; }
-		done
+		tails 15 " " /tmp/create-bench.out /var/log/xen/xl-bench.log "$(clog bench)"
 		echo "# xl dmesg:"
 		xl dmesg 2>&1 | tail -n 15 | sed 's/^/# /'
 		echo "DOMU-BENCH-DONE"
@@ -193,63 +128,11 @@ if [ "$FV_MODE" = bench ]; then
 fi
 
 # ---------------------------------------------------------------------------- test
-pass=0
-fail=0
-failed=" "
-ok() {
-	echo "DOMU-TEST-OK $*"
-	pass=$((pass + 1))
-}
-# bad STEP WHY [DOMAIN...]: diagnostics about the domains, then the FAIL marker
-bad() {
-	s=$1
-	why=$2
-	shift 2
-	for d in "$@"; do
-		echo "# ---- $d: xl create output, xl's log, console log (tail)"
-		for f in "/tmp/create-$d.out" "/tmp/destroy-$d.out" "/var/log/xen/xl-$d.log" "$(clog "$d")"; do
-			[ -f "$f" ] && { echo "# $f:"; tail -n 12 "$f" | tr -d '\r' | sed 's/^/#   /'; }
-		done
-	done
-	echo "# ---- xl list:"
-	timeout 30 xl list 2>&1 | sed 's/^/#   /'
+diag_more() {
 	echo "# ---- xl dmesg (tail):"
 	timeout 30 xl dmesg 2>&1 | tail -n 12 | sed 's/^/#   /'
 	echo "# ---- dom0 dmesg (tail):"
 	dmesg | tail -n 5 | sed 's/^/#   /'
-	echo "DOMU-TEST-FAIL $s $why"
-	fail=$((fail + 1))
-	failed="$failed$s "
-}
-# blocked STEP PREREQ...: fails STEP as skipped when a prerequisite step failed
-blocked() {
-	s=$1
-	shift
-	for p in "$@"; do
-		case "$failed" in
-		*" $p "*)
-			echo "DOMU-TEST-FAIL $s skipped: $p failed"
-			fail=$((fail + 1))
-			failed="$failed$s "
-			return 0
-			;;
-		esac
-	done
-	return 1
-}
-# step_create STEP NAME [PREREQ...]
-step_create() {
-	s=$1
-	d=$2
-	shift 2
-	blocked "$s" "$@" && return
-	if create "$d"; then
-		i=$(domid "$d")
-		eval "id_$d=\$i"
-		ok "$s domid=$i"
-	else
-		bad "$s" "xl create /etc/xen/$d.cfg: rc=$?: $(oneline <"/tmp/create-$d.out")" "$d"
-	fi
 }
 # step_init STEP NAME: DOMU-INIT in NAME's console log
 step_init() {
@@ -277,10 +160,6 @@ step_destroy() {
 	fi
 }
 # step_memory STEP: free_memory back to $free0
-mem_back() {
-	f=$(free_mem)
-	[ -n "$f" ] && [ "$f" = "$free0" ]
-}
 step_memory() {
 	blocked "$1" xencommons && return
 	if [ -z "$free0" ]; then
@@ -293,16 +172,7 @@ step_memory() {
 	fi
 }
 
-if [ -z "$is_xen" ]; then
-	echo "# /sys/hypervisor/type missing: dom0's kernel did not detect Xen"
-	echo "DOMU-TEST-FAIL xencommons no Xen"
-	failed=" xencommons "
-	fail=1
-elif msg=$(start_toolstack); then
-	ok "xencommons $msg"
-else
-	bad xencommons "$msg"
-fi
+step_toolstack xencommons
 free0=$(free_mem)
 echo "DOMU-INFO xl info free_memory before the domUs: ${free0:-?} MiB"
 
@@ -416,5 +286,5 @@ fi
 step_destroy destroy_domu4 domu4
 step_memory memory_final
 
-echo "DOMU-TEST-DONE pass=$pass fail=$fail"
+steps_done
 poweroff -f

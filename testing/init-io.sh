@@ -19,55 +19,20 @@
 # [details] / IO-TEST-FAIL <step> <why>, one per step in order (a step whose prerequisite
 # failed fails as "skipped"), diagnostics as "# " lines before a FAIL; IO-TEST-DONE pass=N
 # fail=M.
-B=/bin/busybox
-$B mount -t proc proc /proc
-read -r t _ </proc/uptime
-echo "FV-INIT uptime=$t"
-$B --install -s /bin
-export PATH=/usr/sbin:/usr/bin:/sbin:/bin
-mount -t sysfs sys /sys
-mount -t devtmpfs dev /dev
-mkdir -p /dev/pts /run /var/log/xen/console /var/lib/xen /var/lib/xenstored
-mount -t devpts devpts /dev/pts
-mount -t tmpfs tmpfs /run && mkdir -p /run/lock /run/xen /run/xenstored
-ln -sfn /run /var/run
-ln -sfn /run/lock /var/lock
+# The helpers shared with init-domu.sh and init-attack.sh (wait_until, gone, ok/bad/blocked,
+# step_create...) are testing/lib-dom0.sh, installed as /etc/ferrovisor/lib.sh.
+. /etc/ferrovisor/lib.sh
+MARK=IO-TEST-
+DIAG_LINES=15
+dom0_boot
 echo 4 >/proc/sys/kernel/printk
+load_modules
 
-is_xen=
-[ -r /sys/hypervisor/type ] && is_xen=1
-for m in $(cat /etc/modules.order 2>/dev/null); do
-	insmod "/lib/modules/$m.ko" 2>/dev/null || echo "# insmod $m failed"
-done
-[ -n "$is_xen" ] && { mount -t xenfs xenfs /proc/xen || echo "# mount -t xenfs xenfs /proc/xen failed"; }
-
-oneline() { tr -d '\r' | tr '\n' '|' | sed 's/|$//' | cut -c1-400; }
-now() { read -r now _ </proc/uptime; }
-POLL_US=100000
-# wait_until SECS CMD...: CMD every POLL_US until it succeeds (0) or SECS s of dom0 time passed (1)
-wait_until() {
-	wlim=$1
-	shift
-	read -r w _ </proc/uptime
-	wend=$((${w%.*} + wlim))
-	until "$@"; do
-		read -r w _ </proc/uptime
-		[ "${w%.*}" -ge "$wend" ] && return 1
-		usleep "$POLL_US"
-	done
-}
-clog() { echo "/var/log/xen/console/guest-$1.log"; }
-has() { grep -q "$2" "$(clog "$1")" 2>/dev/null; }
 # line NAME PATTERN: the last line of NAME's console log matching PATTERN, from PATTERN on
 line() { grep "$2" "$(clog "$1")" 2>/dev/null | tail -n 1 | tr -d '\r' | sed "s/.*\($2\)/\1/"; }
 # field KEY LINE: KEY's value in a "k=v k=v" line
 field() { echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p" | head -n 1; }
 sha() { sha256sum "$1" | cut -c1-16; }
-unlisted() { l=$(timeout 30 xl list 2>/dev/null) && ! echo "$l" | grep -q "^$1 "; }
-no_monitor() { ! grep -qs "$1[.]cfg" /proc/[0-9]*/cmdline; }
-gone() { unlisted "$1" && no_monitor "$1"; }
-free_mem() { timeout 30 xl info 2>/dev/null | sed -n 's/^free_memory *: *//p'; }
-domid() { timeout 30 xl domid "$1" 2>/dev/null; }
 # Loop devices in use (their backing files), one line.
 loops() {
 	for f in /sys/block/loop*/loop/backing_file; do
@@ -78,63 +43,14 @@ loops() {
 backends() { timeout 10 xenstore-ls /local/domain/0/backend 2>/dev/null | grep -E '^ *[0-9]+ = ' | oneline; }
 vbds_of() { timeout 10 xenstore-list "/local/domain/0/backend/vbd/$1" 2>/dev/null | oneline; }
 
-pass=0
-fail=0
-failed=" "
-ok() {
-	echo "IO-TEST-OK $*"
-	pass=$((pass + 1))
-}
-# bad STEP WHY [DOMAIN...]: diagnostics, then the FAIL marker
-bad() {
-	s=$1
-	why=$2
-	shift 2
-	for d in "$@"; do
-		echo "# ---- $d: xl create output, xl's log, console log (tail)"
-		for f in "/tmp/create-$d.out" "/tmp/cmd.out" "/var/log/xen/xl-$d.log" "$(clog "$d")"; do
-			[ -f "$f" ] && { echo "# $f:"; tail -n 15 "$f" | tr -d '\r' | sed 's/^/#   /'; }
-		done
-	done
-	echo "# ---- xl list:"
-	timeout 30 xl list 2>&1 | sed 's/^/#   /'
+# bad's diagnostics after xl list
+diag_more() {
 	echo "# ---- backends: $(backends); loops: $(loops)"
 	echo "# ---- dom0 dmesg (tail):"
 	dmesg | tail -n 8 | sed 's/^/#   /'
-	echo "IO-TEST-FAIL $s $why"
-	fail=$((fail + 1))
-	failed="$failed$s "
-}
-# blocked STEP PREREQ...: fails STEP as skipped when a prerequisite step failed
-blocked() {
-	s=$1
-	shift
-	for p in "$@"; do
-		case "$failed" in
-		*" $p "*)
-			echo "IO-TEST-FAIL $s skipped: $p failed"
-			fail=$((fail + 1))
-			failed="$failed$s "
-			return 0
-			;;
-		esac
-	done
-	return 1
 }
 # run CMD...: CMD with output in /tmp/cmd.out, bounded by 60 s
 run() { timeout 60 "$@" >/tmp/cmd.out 2>&1; }
-# step_create STEP NAME [PREREQ...]
-step_create() {
-	s=$1
-	d=$2
-	shift 2
-	blocked "$s" "$@" && return
-	if timeout 120 xl create "/etc/xen/$d.cfg" >"/tmp/create-$d.out" 2>&1; then
-		ok "$s domid=$(domid "$d")"
-	else
-		bad "$s" "xl create /etc/xen/$d.cfg: rc=$?: $(oneline <"/tmp/create-$d.out")" "$d"
-	fi
-}
 # step_wait STEP NAME PATTERN PREREQ: PATTERN in NAME's console within 120 s
 step_wait() {
 	blocked "$1" "$4" && return 1
@@ -169,9 +85,7 @@ FV_MODE=test
 if [ "$FV_MODE" = bench ]; then
 	bfail() {
 		echo "# $(oneline </tmp/cmd.out)"
-		for f in /tmp/create-bench.out /var/log/xen/xl-bench.log "$(clog bench)"; do
-			[ -f "$f" ] && { echo "# $f:"; tail -n 15 "$f" | tr -d '\r' | sed 's/^/# /'; }
-		done
+		tails 15 " " /tmp/create-bench.out /var/log/xen/xl-bench.log "$(clog bench)"
 		echo "IO-BENCH-FAIL $*"
 		poweroff -f
 	}
@@ -206,16 +120,13 @@ if [ "$FV_MODE" = bench ]; then
 fi
 
 # ---------------------------------------------------------------------------- steps
-if [ -z "$is_xen" ]; then
-	echo "IO-TEST-FAIL xencommons no Xen"
-	failed=" xencommons "
-	fail=1
-elif timeout 60 /etc/init.d/xencommons start >/tmp/xencommons.out 2>&1 </dev/null &&
-	timeout 10 xenstore-read /local/domain/0/name >/dev/null 2>&1; then
-	ok "xencommons"
-else
-	bad xencommons "$(oneline </tmp/xencommons.out)"
-fi
+# Starts our toolstack (nothing on stdout), or says why it does not serve.
+start_toolstack() {
+	timeout 60 /etc/init.d/xencommons start >/tmp/xencommons.out 2>&1 </dev/null &&
+		timeout 10 xenstore-read /local/domain/0/name >/dev/null 2>&1 ||
+		{ oneline </tmp/xencommons.out; return 1; }
+}
+step_toolstack xencommons
 free0=$(free_mem)
 
 # The bridge the vifs join (as a distribution's network setup would make it), dom0 at .1
@@ -396,13 +307,9 @@ step_destroy destroy_vm3 vm3 writing_vm3
 sync
 
 if ! blocked memory xencommons; then
-	mem_back() {
-		f=$(free_mem)
-		[ -n "$f" ] && [ "$f" = "$free0" ]
-	}
 	if wait_until 60 mem_back; then ok "memory free_memory=$f MiB"; else bad memory "free_memory $f MiB, $free0 MiB at the start"; fi
 fi
 
-echo "IO-TEST-DONE pass=$pass fail=$fail"
+steps_done
 sync
 poweroff -f

@@ -21,9 +21,8 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
-use anyhow::{anyhow, bail, ensure, Context, Result};
+use anyhow::{anyhow, ensure, Context, Result};
 use object::elf::PT_LOAD;
 use object::read::elf::{ElfFile64, ProgramHeader};
 use object::Endianness;
@@ -31,6 +30,7 @@ use object::Endianness;
 use crate::console::Console;
 use crate::debian::Artifacts;
 use crate::initramfs::Initramfs;
+use crate::steps::{dom0_root, Steps};
 use crate::{dom0test, run_checked, say, target_dir, tools, workspace_root};
 
 /// dom0's /init.
@@ -61,8 +61,8 @@ pub const KNOWN_FAILURES: &[(&str, &str)] = &[];
 pub const INTERMITTENT: &[(&str, &str)] = &[];
 
 /// The steps testing/init-attack.sh reports, in order, each with how long it may take after
-/// the previous marker (the script bounds its own waits; these are the backstop).
-fn steps(churn: u32) -> Vec<(&'static str, u64)> {
+/// the previous marker (see [`Steps::steps`]).
+pub(crate) fn steps(churn: u32) -> Vec<(&'static str, u64)> {
     vec![
         ("xencommons", 120),
         ("create_victim", 180),
@@ -142,7 +142,7 @@ fn flat_image(elf: &[u8]) -> Result<Vec<u8>> {
 pub fn write_dom0_initramfs(art: &Artifacts, tools: &tools::Tools, out: &Path) -> Result<()> {
     let guest = build_guest()?;
     let prog = dom0test::build()?;
-    let mut rd = Initramfs::busybox_root(&art.busybox, DOM0_INIT)?;
+    let mut rd = dom0_root(&art.busybox, DOM0_INIT)?;
     tools.install(&mut rd)?;
     let modules: Vec<String> = dom0test::MODULES.iter().map(|m| m.to_string()).collect();
     rd.add_modules(&art.cloud, &modules)?;
@@ -260,70 +260,22 @@ fn judge(lines: &[String], tables: bool) -> (Vec<String>, String) {
     (problems, s)
 }
 
-/// Diagnostic lines kept per failed step.
-const DIAG: usize = 60;
+/// testing/init-attack.sh's `MARK`.
+pub const STEPS_PREFIX: &str = "ATTACK-TEST-";
 
 /// Checks testing/init-attack.sh's markers and the guests' case lines; `ferrovisor`: the
 /// known-failure tables apply.
 pub fn check(console: &mut Console, ferrovisor: bool) -> Result<()> {
-    let (uptime, wall) = console.expect("FV-INIT uptime=", Duration::from_secs(180))?;
-    say!("dom0 /init after {:.1} s host time (dom0 uptime {uptime} s)", wall.as_secs_f64());
-    let churn = churn();
-    let mut passed: Vec<&str> = Vec::new();
-    let mut failures: Vec<String> = Vec::new();
+    let list = steps(churn());
+    let steps = Steps { test: "attack", prefix: STEPS_PREFIX, script: "testing/init-attack.sh", steps: &list };
     let mut guest_lines: Vec<String> = Vec::new();
-    let mut diag_shown = false;
-    for (step, secs) in steps(churn) {
-        let mark = console.mark();
-        let (line, at) = console.expect("ATTACK-TEST-", Duration::from_secs(secs)).with_context(|| {
-            format!(
-                "waiting for step `{step}` (passed: {}; failed: {})",
-                if passed.is_empty() { "none".into() } else { passed.join(" ") },
-                if failures.is_empty() { "none".into() } else { failures.iter().map(|f| f.lines().next().unwrap_or_default()).collect::<Vec<_>>().join("; ") }
-            )
-        })?;
-        let since: Vec<String> = console.since(mark).iter().map(|l| l.to_string()).collect();
-        guest_lines.extend(since.iter().filter_map(|l| l.split_once("ATTACK-LINE ").map(|(_, r)| r.trim().to_owned())));
-        let (verdict, rest) = line.split_once(' ').unwrap_or((&line, ""));
-        let (name, detail) = rest.split_once(' ').unwrap_or((rest, ""));
-        ensure!(name == step, "expected step `{step}`, got `ATTACK-TEST-{line}` (steps() and testing/init-attack.sh out of sync?)");
-        let t = at.as_secs_f64();
-        match verdict {
-            "OK" => {
-                say!("attack [{t:6.1} s] {step}: ok {detail}");
-                passed.push(step);
-            }
-            "FAIL" => {
-                say!("attack [{t:6.1} s] {step}: FAILED {detail}");
-                let diag: Vec<String> =
-                    since.iter().filter(|l| l.starts_with("# ")).take(DIAG).map(|l| format!("      {l}")).collect();
-                if diag.is_empty() || diag_shown {
-                    failures.push(format!("{step}: {detail}"));
-                } else {
-                    diag_shown = true;
-                    failures.push(format!("{step}: {detail}\n{}", diag.join("\n")));
-                }
-            }
-            _ => bail!("unparsed marker `ATTACK-TEST-{line}`"),
-        }
-    }
-    let (done, _) = console.expect("ATTACK-TEST-DONE", Duration::from_secs(60))?;
-    say!("attack: ATTACK-TEST-DONE {done}");
+    let outcome = steps.run(console, |_, lines| {
+        guest_lines.extend(lines.iter().filter_map(|l| l.split_once("ATTACK-LINE ").map(|(_, r)| r.trim().to_owned())));
+        Ok(())
+    })?;
     let (problems, summary) = judge(&guest_lines, ferrovisor);
     say!("attack: {summary}");
-    let status = console.wait_exit(Duration::from_secs(30));
-    ensure!(
-        failures.is_empty() && problems.is_empty(),
-        "{} of {} steps failed (passed: {}), {} case problem(s):\n    {}",
-        failures.len(),
-        steps(churn).len(),
-        if passed.is_empty() { "none".into() } else { passed.join(" ") },
-        problems.len(),
-        failures.iter().chain(problems.iter()).cloned().collect::<Vec<_>>().join("\n    ")
-    );
-    let status = status?;
-    ensure!(status.success(), "QEMU exited with {status} after ATTACK-TEST-DONE");
-    Ok(())
+    outcome.finish(console, "case problem(s)", &problems)
 }
 
 #[cfg(test)]
@@ -332,16 +284,10 @@ mod tests {
 
     #[test]
     fn the_script_reports_every_step_in_order() {
-        let mut at = 0;
         // The kill steps are named in a loop over KILLS (kill_steps_match_the_script).
-        for (step, _) in steps(1).into_iter().filter(|(s, _)| !s.starts_with("kill_")) {
-            let found = [format!("\"{step} "), format!(" {step} "), format!(" {step}\n"), format!("\"{step}\"")]
-                .iter()
-                .filter_map(|p| DOM0_INIT[at..].find(p.as_str()))
-                .min()
-                .unwrap_or_else(|| panic!("step {step} not found in order in testing/init-attack.sh"));
-            at += found;
-        }
+        let list = steps(1);
+        let named = list.iter().map(|s| s.0).filter(|s| !s.starts_with("kill_"));
+        crate::steps::assert_steps_in_order("testing/init-attack.sh", DOM0_INIT, named);
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! in bench mode), Xen 4.17 and Ferrovisor with our toolstack.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, ensure, Result};
@@ -62,23 +63,9 @@ pub fn boot(runs: usize, icount: bool) -> Result<()> {
     }
     for run in 1..=runs {
         for col in columns.iter_mut().filter(|c| !c.failed) {
-            let vm = Vm {
-                host: col.host.clone(),
-                cpu: "cortex-a57".into(),
-                smp,
-                mem_mib: 2048,
-                icount,
-                kernel: art.cloud.image.clone(),
-                initrd: initrd.clone(),
-                extra_args: None,
-                hv_args: None,
-                fv_console: FERROVISOR_DOM0_CONSOLE,
-            };
+            let vm = Vm { icount, fv_console: FERROVISOR_DOM0_CONSOLE, ..bench_vm(&art, &col.host, smp, &initrd) };
             let log = dir.join("logs").join(format!("bench-{}-{run}.log", col.hv.name()));
-            let mut console = Console::spawn(vm.command())?;
-            let result = measure(&mut console);
-            console.finish(&log)?;
-            match result {
+            match boot_once(&vm, &log, measure)? {
                 Ok(s) => {
                     say!(
                         "{} run {run}: wall to init {:.2} s, uptime at init {:.2} s, jobs {:.2} s",
@@ -151,6 +138,32 @@ fn row(name: &str, native: Option<f64>, xen: Option<f64>, fv: Option<f64>) {
     );
 }
 
+/// The benchmarks' machine: `host` on a cortex-a57 with 2 GiB, booting the cloud kernel with
+/// `initrd` (dom0 on hvc0).
+fn bench_vm(art: &Artifacts, host: &Host, smp: u32, initrd: &Path) -> Vm {
+    Vm {
+        host: host.clone(),
+        cpu: "cortex-a57".into(),
+        smp,
+        mem_mib: 2048,
+        icount: false,
+        kernel: art.cloud.image.clone(),
+        initrd: initrd.to_path_buf(),
+        extra_args: None,
+        hv_args: None,
+        fv_console: Dom0Console::Hvc,
+    }
+}
+
+/// Boots `vm` once: `measure` reads its console, which is then saved to `log`. The outer error:
+/// QEMU did not start or the log was not written; the inner one is `measure`'s.
+fn boot_once<T>(vm: &Vm, log: &Path, measure: impl FnOnce(&mut Console) -> Result<T>) -> Result<Result<T>> {
+    let mut console = Console::spawn(vm.command())?;
+    let result = measure(&mut console);
+    console.finish(log)?;
+    Ok(result)
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     let n = v.len();
@@ -197,23 +210,9 @@ pub fn abi(runs: usize) -> Result<()> {
     }
     for run in 1..=runs {
         for col in columns.iter_mut().filter(|c| !c.dead) {
-            let vm = Vm {
-                host: col.host.clone(),
-                cpu: "cortex-a57".into(),
-                smp: SMP,
-                mem_mib: 2048,
-                icount: false,
-                kernel: art.cloud.image.clone(),
-                initrd: initrd.clone(),
-                extra_args: None,
-                hv_args: None,
-                fv_console: Dom0Console::Hvc,
-            };
+            let vm = bench_vm(&art, &col.host, SMP, &initrd);
             let log = dir.join("logs").join(format!("bench-abi-{}-{run}.log", col.hv.name()));
-            let mut console = Console::spawn(vm.command())?;
-            let result = measure_abi(&mut console);
-            console.finish(&log)?;
-            let (values, fails) = match result {
+            let (values, fails) = match boot_once(&vm, &log, measure_abi)? {
                 Ok(r) => r,
                 Err(e) => (Vec::new(), vec![("boot".to_owned(), format!("{e:#}"))]),
             };
@@ -300,15 +299,46 @@ fn measure_abi(console: &mut Console) -> Result<(Vec<(&'static str, f64)>, Vec<(
 /// A `bench domu` table row: its name, what it reads from a sample, whether it is a whole number.
 type DomuMetric = (&'static str, fn(&domu::BenchSample) -> f64, bool);
 
-/// One column of `bench domu`: a hypervisor with its dom0 toolstack.
-struct DomuColumn {
+/// One column of `bench domu` (a hypervisor with its dom0 toolstack) or `bench io`.
+struct Col<S> {
     label: &'static str,
     hv: Hypervisor,
     host: Host,
-    initrd: std::path::PathBuf,
-    samples: Vec<domu::BenchSample>,
+    initrd: PathBuf,
+    samples: Vec<S>,
     /// The first failure: the column is not run again.
     failure: Option<String>,
+}
+
+impl<S> Col<S> {
+    fn new(label: &'static str, hv: Hypervisor, host: Host, initrd: PathBuf) -> Self {
+        Col { label, hv, host, initrd, samples: Vec::new(), failure: None }
+    }
+
+    /// Run `run` of the column: boots `vm` (console saved to `log`), `measure` reads a sample,
+    /// `describe` says it; a failure ends the column.
+    fn run(&mut self, run: usize, vm: &Vm, log: &Path, measure: fn(&mut Console) -> Result<S>, describe: impl Fn(&S) -> String) -> Result<()> {
+        match boot_once(vm, log, measure)? {
+            Ok(s) => {
+                say!("{} run {run}: {}", self.label, describe(&s));
+                self.samples.push(s);
+            }
+            Err(e) => {
+                say!("{} run {run} failed: {e:#} (console: {}); not running it again", self.label, log.display());
+                self.failure = Some(format!("run {run}: {e:#} (console: {})", log.display()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The failures of `cols`, one line each.
+fn print_failures<S>(cols: &[Col<S>]) {
+    for c in cols {
+        if let Some(e) = &c.failure {
+            println!("  {}: {e}", c.label);
+        }
+    }
 }
 
 /// `cargo xtask bench domu`: Xen 4.17 with Debian's own xl and Ferrovisor with ours, under the
@@ -339,48 +369,21 @@ pub fn domu(runs: usize) -> Result<()> {
             Ok(host)
         });
         match ready {
-            Ok(host) => columns.push(DomuColumn { label, hv, host, initrd, samples: Vec::new(), failure: None }),
+            Ok(host) => columns.push(Col::new(label, hv, host, initrd)),
             Err(e) => say!("{label} left out: {e:#}"),
         }
     }
     for run in 1..=runs {
         for col in columns.iter_mut().filter(|c| c.failure.is_none()) {
-            let vm = Vm {
-                host: col.host.clone(),
-                cpu: "cortex-a57".into(),
-                smp: SMP,
-                mem_mib: 2048,
-                icount: false,
-                kernel: art.cloud.image.clone(),
-                initrd: col.initrd.clone(),
-                extra_args: None,
-                hv_args: Some(format!("dom0_max_vcpus={DOM0_VCPUS}")),
-                fv_console: Dom0Console::Hvc,
-            };
+            let vm = Vm { hv_args: Some(format!("dom0_max_vcpus={DOM0_VCPUS}")), ..bench_vm(&art, &col.host, SMP, &col.initrd) };
             let log = dir.join("logs").join(format!("bench-domu-{}-{run}.log", col.hv.name()));
-            let mut console = Console::spawn(vm.command())?;
-            let result = domu::measure(&mut console);
-            console.finish(&log)?;
-            match result {
-                Ok(s) => {
-                    say!(
-                        "{} run {run}: xl create {:.2} s, create to domU init {:.2} s (host {:.2} s), domU uptime {:.2} s, \
-                         xl destroy {:.2} s, overhead {:.0} KiB",
-                        col.label,
-                        s.xl_create,
-                        s.create_to_init,
-                        s.create_to_init_wall,
-                        s.domu_uptime,
-                        s.xl_destroy,
-                        s.overhead_kib
-                    );
-                    col.samples.push(s);
-                }
-                Err(e) => {
-                    say!("{} run {run} failed: {e:#} (console: {}); not running it again", col.label, log.display());
-                    col.failure = Some(format!("run {run}: {e:#} (console: {})", log.display()));
-                }
-            }
+            col.run(run, &vm, &log, domu::measure, |s| {
+                format!(
+                    "xl create {:.2} s, create to domU init {:.2} s (host {:.2} s), domU uptime {:.2} s, \
+                     xl destroy {:.2} s, overhead {:.0} KiB",
+                    s.xl_create, s.create_to_init, s.create_to_init_wall, s.domu_uptime, s.xl_destroy, s.overhead_kib
+                )
+            })?;
         }
     }
 
@@ -401,8 +404,8 @@ pub fn domu(runs: usize) -> Result<()> {
         ("hypervisor memory per domU (KiB)", |s| s.overhead_kib, true),
     ];
     for (name, get, integer) in metrics {
-        let m = |c: Option<&DomuColumn>| c.filter(|c| !c.samples.is_empty()).map(|c| median(c.samples.iter().map(get).collect()));
-        let cell = |c: Option<&DomuColumn>, v: Option<f64>| match (c, v) {
+        let m = |c: Option<&Col<domu::BenchSample>>| c.filter(|c| !c.samples.is_empty()).map(|c| median(c.samples.iter().map(get).collect()));
+        let cell = |c: Option<&Col<domu::BenchSample>>, v: Option<f64>| match (c, v) {
             (_, Some(v)) if integer => format!("{v:.0}"),
             (_, Some(v)) => format!("{v:.2}"),
             (None, None) => "-".into(),
@@ -416,11 +419,7 @@ pub fn domu(runs: usize) -> Result<()> {
         println!("{name:<38} {:>12} {:>11} {ratio:>8}", cell(xen, x), cell(fv, f));
     }
     println!("  (memory: xl info free_memory before the create minus at the domU's /init, minus its {DOMU_MEM_MIB} MiB; MiB resolution)");
-    for c in &columns {
-        if let Some(e) = &c.failure {
-            println!("  {}: {e}", c.label);
-        }
-    }
+    print_failures(&columns);
     Ok(())
 }
 
@@ -444,48 +443,20 @@ pub fn io(runs: usize) -> Result<()> {
     let initrd = dir.join("bench-io-initrd.gz");
     crate::io::write_dom0_initramfs(&art, &t, &imgs, crate::io::Mode::Bench, Some(&tool), &initrd)?;
 
-    struct Col {
-        hv: Hypervisor,
-        host: Host,
-        samples: Vec<crate::io::BenchSample>,
-        failure: Option<String>,
-    }
-    let mut cols = Vec::new();
+    let mut cols: Vec<Col<crate::io::BenchSample>> = Vec::new();
     for hv in [Hypervisor::Xen, Hypervisor::Ferrovisor] {
         match hv.prepare(&art) {
-            Ok(host) => cols.push(Col { hv, host, samples: Vec::new(), failure: None }),
+            Ok(host) => cols.push(Col::new(hv.name(), hv, host, initrd.clone())),
             Err(e) => say!("{} left out: {e:#}", hv.name()),
         }
     }
     for run in 1..=runs {
         for col in cols.iter_mut().filter(|c| c.failure.is_none()) {
-            let vm = Vm {
-                host: col.host.clone(),
-                cpu: "cortex-a57".into(),
-                smp: SMP,
-                mem_mib: 2048,
-                icount: false,
-                kernel: art.cloud.image.clone(),
-                initrd: initrd.clone(),
-                extra_args: None,
-                hv_args: Some(format!("dom0_max_vcpus={DOM0_VCPUS}")),
-                fv_console: Dom0Console::Hvc,
-            };
+            let vm = Vm { hv_args: Some(format!("dom0_max_vcpus={DOM0_VCPUS}")), ..bench_vm(&art, &col.host, SMP, &col.initrd) };
             let log = dir.join("logs").join(format!("bench-io-{}-{run}.log", col.hv.name()));
-            let mut console = Console::spawn(vm.command())?;
-            let result = crate::io::measure(&mut console);
-            console.finish(&log)?;
-            match result {
-                Ok(s) => {
-                    let line: Vec<String> = s.figures.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                    say!("{} run {run}: {}", col.hv.name(), line.join(" "));
-                    col.samples.push(s);
-                }
-                Err(e) => {
-                    say!("{} run {run} failed: {e:#} (console: {}); not running it again", col.hv.name(), log.display());
-                    col.failure = Some(format!("run {run}: {e:#} (console: {})", log.display()));
-                }
-            }
+            col.run(run, &vm, &log, crate::io::measure, |s| {
+                s.figures.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
+            })?;
         }
     }
 
@@ -504,7 +475,7 @@ pub fn io(runs: usize) -> Result<()> {
             v
         },
     );
-    let med = |c: &Col, name: &str| -> Option<f64> {
+    let med = |c: &Col<crate::io::BenchSample>, name: &str| -> Option<f64> {
         let v: Vec<f64> = c.samples.iter().flat_map(|s| s.figures.iter().filter(|f| f.0 == name).map(|f| f.1)).collect();
         (!v.is_empty()).then(|| median(v))
     };
@@ -526,10 +497,6 @@ pub fn io(runs: usize) -> Result<()> {
             .map_or("".into(), |(f, d)| format!("{:.2}x", f / d));
         println!("{name:<28} {:>10} {:>11} {ratio:>8} {vs_dom0:>14}", cell(x), cell(f));
     }
-    for c in &cols {
-        if let Some(e) = &c.failure {
-            println!("  {}: {e}", c.hv.name());
-        }
-    }
+    print_failures(&cols);
     Ok(())
 }

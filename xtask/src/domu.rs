@@ -23,7 +23,8 @@ use anyhow::{anyhow, bail, ensure, Context, Result};
 use crate::console::Console;
 use crate::debian::{Artifacts, Kernel};
 use crate::initramfs::Initramfs;
-use crate::{debtools, dom0test, say, tools};
+use crate::steps::{self, Steps};
+use crate::{debtools, dom0test, tools};
 
 /// dom0's /init.
 pub const DOM0_INIT: &str = include_str!("../../testing/init-domu.sh");
@@ -150,7 +151,7 @@ pub fn write_dom0_initramfs(
     extra_modules: &[String],
     out: &Path,
 ) -> Result<Vec<String>> {
-    let mut rd = Initramfs::busybox_root(&art.busybox, DOM0_INIT)?;
+    let mut rd = steps::dom0_root(&art.busybox, DOM0_INIT)?;
     match toolstack {
         Toolstack::Ours => tools.ok_or_else(|| anyhow!("our toolstack needs `cargo xtask tools`"))?.install(&mut rd)?,
         Toolstack::Debian => debtools::add_toolstack(&mut rd)?,
@@ -189,7 +190,7 @@ pub fn write_dom0_initramfs(
 }
 
 /// The test's steps in the order testing/init-domu.sh reports them, each with how long it may
-/// take after the previous marker (the script bounds every wait itself; these are the backstop).
+/// take after the previous marker (see [`Steps::steps`]).
 pub const STEPS: &[(&str, u64)] = &[
     ("xencommons", 120),
     ("create_domu1", 180),
@@ -212,79 +213,15 @@ pub const STEPS: &[(&str, u64)] = &[
     ("memory_final", 120),
 ];
 
-/// Diagnostic lines kept per failed step.
-const DIAG: usize = 60;
+/// testing/init-domu.sh's `MARK`.
+pub const STEPS_PREFIX: &str = "DOMU-TEST-";
 
 /// Checks testing/init-domu.sh's test markers: every step must pass; `xl list` with domu1 and
 /// domu2 must show both with 128 MiB and 1 and 2 vCPUs (and dom0 with `dom0_vcpus`).
 pub fn check(console: &mut Console, dom0_vcpus: u32) -> Result<()> {
-    let (uptime, wall) = console.expect("FV-INIT uptime=", Duration::from_secs(180))?;
-    say!("dom0 /init after {:.1} s host time (dom0 uptime {uptime} s)", wall.as_secs_f64());
-    let mut passed: Vec<&str> = Vec::new();
-    let mut failures: Vec<String> = Vec::new();
-    // Only the first failure's diagnostics go into the error: later ones often follow from it
-    // (they are all in the console log).
-    let mut diag_shown = false;
-    for &(step, secs) in STEPS {
-        let mark = console.mark();
-        let (line, at) = console.expect("DOMU-TEST-", Duration::from_secs(secs)).with_context(|| {
-            format!(
-                "waiting for step `{step}` (passed: {}; failed: {})",
-                if passed.is_empty() { "none".into() } else { passed.join(" ") },
-                if failures.is_empty() { "none".into() } else { failures.iter().map(|f| f.lines().next().unwrap_or_default()).collect::<Vec<_>>().join("; ") }
-            )
-        })?;
-        let (verdict, rest) = line.split_once(' ').unwrap_or((&line, ""));
-        let (name, detail) = rest.split_once(' ').unwrap_or((rest, ""));
-        ensure!(name == step, "expected step `{step}`, got `DOMU-TEST-{line}` (STEPS and testing/init-domu.sh out of sync?)");
-        let t = at.as_secs_f64();
-        match verdict {
-            "OK" => {
-                let lines: Vec<String> = console.since(mark).iter().map(|l| l.to_string()).collect();
-                let checked = if step == "list" { check_list(&lines, dom0_vcpus) } else { Ok(()) };
-                match checked {
-                    Ok(()) => {
-                        say!("domu [{t:6.1} s] {step}: ok {detail}");
-                        passed.push(step);
-                    }
-                    Err(e) => {
-                        say!("domu [{t:6.1} s] {step}: FAILED {e:#}");
-                        failures.push(format!("{step}: {e:#}"));
-                    }
-                }
-            }
-            "FAIL" => {
-                say!("domu [{t:6.1} s] {step}: FAILED {detail}");
-                let diag: Vec<String> = console
-                    .since(mark)
-                    .iter()
-                    .filter(|l| l.starts_with("# "))
-                    .take(DIAG)
-                    .map(|l| format!("      {l}"))
-                    .collect();
-                if diag.is_empty() || diag_shown {
-                    failures.push(format!("{step}: {detail}"));
-                } else {
-                    diag_shown = true;
-                    failures.push(format!("{step}: {detail}\n{}", diag.join("\n")));
-                }
-            }
-            _ => bail!("unparsed marker `DOMU-TEST-{line}`"),
-        }
-    }
-    let (done, _) = console.expect("DOMU-TEST-DONE", Duration::from_secs(60))?;
-    say!("domu: DOMU-TEST-DONE {done}");
-    ensure!(
-        failures.is_empty(),
-        "{} of {} steps failed (passed: {}):\n    {}",
-        failures.len(),
-        STEPS.len(),
-        if passed.is_empty() { "none".into() } else { passed.join(" ") },
-        failures.join("\n    ")
-    );
-    let status = console.wait_exit(Duration::from_secs(30))?;
-    ensure!(status.success(), "QEMU exited with {status} after DOMU-TEST-DONE");
-    Ok(())
+    let steps = Steps { test: "domu", prefix: STEPS_PREFIX, script: "testing/init-domu.sh", steps: STEPS };
+    let outcome = steps.run(console, |step, lines| if step == "list" { check_list(lines, dom0_vcpus) } else { Ok(()) })?;
+    outcome.finish(console, "problems", &[])
 }
 
 /// The `xl list` between DOMU-LIST-BEGIN and DOMU-LIST-END: Domain-0 with `dom0_vcpus`
@@ -370,15 +307,7 @@ mod tests {
 
     #[test]
     fn the_script_reports_every_step_in_order() {
-        let mut at = 0;
-        for (step, _) in STEPS {
-            let found = DOM0_INIT[at..]
-                .find(&format!(" {step} "))
-                .or_else(|| DOM0_INIT[at..].find(&format!(" {step}\n")))
-                .or_else(|| DOM0_INIT[at..].find(&format!("\"{step} ")))
-                .unwrap_or_else(|| panic!("step {step} not found in order in testing/init-domu.sh"));
-            at += found;
-        }
+        steps::assert_steps_in_order("testing/init-domu.sh", DOM0_INIT, STEPS.iter().map(|s| s.0));
     }
 
     #[test]

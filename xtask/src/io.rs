@@ -20,6 +20,7 @@ use anyhow::{bail, ensure, Context, Result};
 use crate::console::Console;
 use crate::debian::{Artifacts, Kernel};
 use crate::initramfs::Initramfs;
+use crate::steps::{self, Steps};
 use crate::{dom0test, run_checked, say, tools};
 
 /// dom0's /init of the test.
@@ -240,7 +241,7 @@ pub enum Mode {
 /// Writes the test's (or the benchmark's) dom0 initramfs to `out`. `bench_tool` is
 /// testing/xen-dom0-test, needed for [`Mode::Bench`] (and then in `imgs`' root image too).
 pub fn write_dom0_initramfs(art: &Artifacts, t: &tools::Tools, imgs: &Images, mode: Mode, bench_tool: Option<&Path>, out: &Path) -> Result<()> {
-    let mut rd = Initramfs::busybox_root(&art.busybox, DOM0_INIT)?;
+    let mut rd = steps::dom0_root(&art.busybox, DOM0_INIT)?;
     t.install(&mut rd)?;
     if let Some(tool) = bench_tool {
         rd.file("usr/bin/xen-dom0-test", 0o755, std::fs::read(tool).with_context(|| format!("reading {}", tool.display()))?);
@@ -262,7 +263,7 @@ pub fn write_dom0_initramfs(art: &Artifacts, t: &tools::Tools, imgs: &Images, mo
 }
 
 /// The test's steps in testing/init-io.sh's order, each with how long it may take after the
-/// previous marker (the script bounds its waits; these are the backstop).
+/// previous marker (see [`Steps::steps`]).
 pub const STEPS: &[(&str, u64)] = &[
     ("xencommons", 120),
     ("bridge", 60),
@@ -291,41 +292,13 @@ pub const STEPS: &[(&str, u64)] = &[
     ("memory", 120),
 ];
 
+/// testing/init-io.sh's `MARK`.
+pub const STEPS_PREFIX: &str = "IO-TEST-";
+
 /// Checks testing/init-io.sh's markers: every step must pass, then QEMU exits cleanly.
 pub fn check(console: &mut Console) -> Result<()> {
-    let (uptime, wall) = console.expect("FV-INIT uptime=", Duration::from_secs(180))?;
-    say!("dom0 /init after {:.1} s host time (dom0 uptime {uptime} s)", wall.as_secs_f64());
-    let mut failures: Vec<String> = Vec::new();
-    for &(step, secs) in STEPS {
-        let mark = console.mark();
-        let (line, at) = console
-            .expect("IO-TEST-", Duration::from_secs(secs))
-            .with_context(|| format!("waiting for step `{step}` ({} failed before)", failures.len()))?;
-        let (verdict, rest) = line.split_once(' ').unwrap_or((&line, ""));
-        let (name, detail) = rest.split_once(' ').unwrap_or((rest, ""));
-        ensure!(name == step, "expected step `{step}`, got `IO-TEST-{line}` (STEPS and testing/init-io.sh out of sync?)");
-        let t = at.as_secs_f64();
-        match verdict {
-            "OK" => say!("io [{t:6.1} s] {step}: ok {detail}"),
-            "FAIL" => {
-                say!("io [{t:6.1} s] {step}: FAILED {detail}");
-                let diag: Vec<String> =
-                    console.since(mark).iter().filter(|l| l.starts_with("# ")).take(60).map(|l| format!("      {l}")).collect();
-                if failures.is_empty() && !diag.is_empty() {
-                    failures.push(format!("{step}: {detail}\n{}", diag.join("\n")));
-                } else {
-                    failures.push(format!("{step}: {detail}"));
-                }
-            }
-            _ => bail!("unparsed marker `IO-TEST-{line}`"),
-        }
-    }
-    let (done, _) = console.expect("IO-TEST-DONE", Duration::from_secs(60))?;
-    say!("io: IO-TEST-DONE {done}");
-    ensure!(failures.is_empty(), "{} of {} steps failed:\n    {}", failures.len(), STEPS.len(), failures.join("\n    "));
-    let status = console.wait_exit(Duration::from_secs(60))?;
-    ensure!(status.success(), "QEMU exited with {status} after IO-TEST-DONE");
-    Ok(())
+    let steps = Steps { test: "io", prefix: STEPS_PREFIX, script: "testing/init-io.sh", steps: STEPS };
+    steps.run(console, |_, _| Ok(()))?.finish(console, "problems", &[])
 }
 
 /// After QEMU: the disk vm3 was destroyed while writing must be consistent once its journal is
@@ -355,15 +328,7 @@ mod tests {
 
     #[test]
     fn the_script_reports_every_step_in_order() {
-        let mut at = 0;
-        for (step, _) in STEPS {
-            let found = [format!(" {step} "), format!("\"{step} "), format!(" {step}\n"), format!("\"{step}\"")]
-                .iter()
-                .filter_map(|p| DOM0_INIT[at..].find(p.as_str()))
-                .min()
-                .unwrap_or_else(|| panic!("step {step} not found in order in testing/init-io.sh"));
-            at += found;
-        }
+        steps::assert_steps_in_order("testing/init-io.sh", DOM0_INIT, STEPS.iter().map(|s| s.0));
     }
 
     #[test]

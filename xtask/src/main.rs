@@ -17,6 +17,7 @@ mod image;
 mod initramfs;
 mod qemu;
 mod setup;
+mod steps;
 mod tests;
 mod toolstack;
 mod tools;
