@@ -96,7 +96,7 @@ if [ "$FV_MODE" = bench ]; then
 	mount -t tmpfs -o size=300m tmpfs /bench
 	cp /var/lib/ferrovisor/root.img /bench/root.img
 	dd if=/dev/zero of=/bench/disk.img bs=1M count=96 2>/dev/null
-	dd if=/dev/urandom of=/srv/big bs=64k count=256 2>/dev/null
+	dd if=/dev/urandom of=/srv/big bs=64k count=512 2>/dev/null
 	ip link set lo up
 	{ run brctl addbr xenbr0 && run ip addr add 192.0.2.1/24 dev xenbr0 && run ip link set xenbr0 up &&
 		run httpd -p 80 -h /srv; } || bfail "bridge"
@@ -113,7 +113,7 @@ if [ "$FV_MODE" = bench ]; then
 	read -r t0 _ </proc/uptime
 	run wget -q -O /dev/null http://192.0.2.2:8080/blob || bfail "wget from the domU"
 	read -r t1 _ </proc/uptime
-	echo "$n $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "domu_to_dom0_mibs=%.1f", 16 / (b - a) }')"
+	echo "$n $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "domu_to_dom0_mibs=%.1f", 32 / (b - a) }')"
 	run xl destroy bench
 	echo "IO-BENCH-DONE"
 	poweroff -f

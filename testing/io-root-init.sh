@@ -16,7 +16,7 @@
 #                   writer: write files to /data without end (IO-WRITING n for the first ones)
 #                   shell: an interactive shell on the console (the demo)
 #                   bench: `xen-dom0-test --disk-bench /dev/xvdb 64` (IO-BENCH ...), a timed
-#                   fetch of http://<fv_get>/big (IO-BENCH-NET dom0_to_domu_mibs=X), a 16 MiB
+#                   fetch of http://<fv_get>/big (IO-BENCH-NET dom0_to_domu_mibs=X), a 32 MiB
 #                   blob served on port 8080, then IO-BENCH-READY
 # Lines: IO-ROOT name=N boot=B root=DEV rw=0|1 blkdevs=LIST
 #        IO-WROTE sha=S | IO-FOUND sha=S stored=S boots=N
@@ -104,13 +104,13 @@ esac
 
 if [ "$role" = bench ]; then
 	mkdir -p /tmp/www
-	dd if=/dev/urandom of=/tmp/www/blob bs=64k count=256 2>/dev/null
+	dd if=/dev/urandom of=/tmp/www/blob bs=64k count=512 2>/dev/null
 	httpd -p 8080 -h /tmp/www
 	/bin/xen-dom0-test --disk-bench /dev/xvdb 64
 	read -r t0 _ </proc/uptime
 	if timeout 120 wget -q -O /dev/null "http://$get/big"; then
 		read -r t1 _ </proc/uptime
-		echo "IO-BENCH-NET $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "dom0_to_domu_mibs=%.1f", 16 / (b - a) }')"
+		echo "IO-BENCH-NET $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "dom0_to_domu_mibs=%.1f", 32 / (b - a) }')"
 	else
 		echo "IO-BENCH-NET fail"
 	fi

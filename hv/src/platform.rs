@@ -79,6 +79,34 @@ impl Tables {
     pub fn of(dom: &crate::domain::Domain) -> Tables {
         Tables { vttbr: dom.vttbr }
     }
+
+    /// Drop every cached stage-1+2 translation of this domain on all CPUs.
+    pub fn flush_all(&mut self) {
+        self.with_vmid(crate::hw::cache::flush_guest_tlb);
+    }
+
+    /// Run TLB maintenance `f` with this domain's VMID in VTTBR_EL2.
+    fn with_vmid(&self, f: impl FnOnce()) {
+        use crate::hw::sysreg::{isb, vttbr_el2};
+        let cur = vttbr_el2::read();
+        if cur == self.vttbr {
+            f();
+            return;
+        }
+        // SAFETY: EL2 runs with interrupts masked and no guest executes on
+        // this CPU until the previous value is back; VTTBR_EL2 only selects
+        // which VMID the TLB maintenance applies to.
+        unsafe {
+            vttbr_el2::write(self.vttbr);
+            isb();
+        }
+        f();
+        // SAFETY: as above, the previous value back.
+        unsafe {
+            vttbr_el2::write(cur);
+            isb();
+        }
+    }
 }
 
 impl TableMemory for Tables {
@@ -95,22 +123,7 @@ impl TableMemory for Tables {
     }
 
     fn tlb_invalidate(&mut self, ipa: u64, size: u64) {
-        use crate::hw::sysreg::{isb, vttbr_el2};
-        let cur = vttbr_el2::read();
-        if cur == self.vttbr {
-            crate::hw::cache::invalidate_ipa_range(ipa, size);
-            return;
-        }
-        // SAFETY: EL2 runs with interrupts masked and no guest executes on
-        // this CPU until the previous value is back; VTTBR_EL2 only selects
-        // which VMID the TLB maintenance below applies to.
-        unsafe {
-            vttbr_el2::write(self.vttbr);
-            isb();
-            crate::hw::cache::invalidate_ipa_range(ipa, size);
-            vttbr_el2::write(cur);
-            isb();
-        }
+        self.with_vmid(|| crate::hw::cache::invalidate_ipa_range(ipa, size));
     }
 
     fn free(&mut self, pa: u64, pages: usize) {

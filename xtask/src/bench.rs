@@ -463,7 +463,7 @@ pub fn io(runs: usize) -> Result<()> {
     println!(
         "io benchmark: kernel {} for dom0 and the domU (128 MiB, 1 vCPU), -smp {SMP}, -m 2048, dom0_max_vcpus={DOM0_VCPUS}, \
          our toolstack under both; medians of {runs} run(s). Disk: a 96 MiB image in dom0's RAM on a loop device, \
-         O_DIRECT, 64 MiB sequential in 1 MiB requests, 4 KiB random reads for 3 s; TCP: 16 MiB over HTTP (busybox)",
+         O_DIRECT, 64 MiB sequential in 1 MiB requests, 4 KiB random reads for 3 s; TCP: 32 MiB over HTTP (busybox)",
         art.cloud.release
     );
     let names: Vec<String> = cols.iter().flat_map(|c| c.samples.first()).flat_map(|s| s.figures.iter().map(|f| f.0.clone())).fold(

@@ -5,6 +5,7 @@
 
 #![allow(non_upper_case_globals)] // Xen's constant names, matched as patterns
 
+use alloc::vec::Vec;
 use super::mem::DomMem;
 use super::notify;
 use crate::domain::{self, DomRef, Domain, ForeignMap};
@@ -12,7 +13,7 @@ use crate::hw::sysreg;
 use crate::platform::Tables;
 use crate::trap::Frame;
 use hv_arm::s1walk::{self, S1Regs};
-use hv_arm::stage2::{Access, MemType};
+use hv_arm::stage2::{Access, MemType, TableMemory};
 use hv_core::evtchn::{self, Peer};
 use hv_core::grant::{self, CopyEnv, GrantMapper, GrantState, GrantTable};
 use hv_core::guest::GuestFault;
@@ -86,6 +87,10 @@ impl<'a> Ctx<'a> {
 
     fn read_bytes(&self, va: u64, buf: &mut [u8]) -> Result<(), i32> {
         s1walk::copy_from_guest(&self.regs, &self.mem(), va, buf).map_err(|_| EFAULT)
+    }
+
+    fn write_bytes(&self, va: u64, buf: &[u8]) -> Result<(), i32> {
+        s1walk::copy_to_guest(&self.regs, &self.mem(), va, buf).map_err(|_| EFAULT)
     }
 
     /// The domain `dom` names, if this call may act on it: itself, or any
@@ -253,6 +258,17 @@ fn s2_map(dom: &Domain, gfn: u64, pa: u64, ro: bool) -> Result<(), i32> {
     // Replacing a valid entry invalidates the TLBs inside (break-before-
     // make, `Tables::tlb_invalidate`); filling a hole needs nothing.
     dom.s2.lock().map(&mut Tables::of(dom), ipa, pa, 4096, MemType::Normal, acc).map_err(|_| ENOMEM)
+}
+
+/// [`s2_unmap`] with the TLB invalidation of the page left to the caller
+/// (which sets `stale` and must flush before the frame can go).
+fn s2_unmap_deferred(dom: &Domain, gfn: u64, stale: &mut bool) -> Result<(), i32> {
+    if !mappable(dom, gfn) {
+        return Err(EINVAL);
+    }
+    let ipa = gfn.checked_mul(4096).ok_or(EINVAL)?;
+    let mut t = DeferredTables { inner: Tables::of(dom), stale };
+    dom.s2.lock().unmap(&mut t, ipa, 4096).map_err(|_| ENOMEM)
 }
 
 fn s2_unmap(dom: &Domain, gfn: u64) -> Result<(), i32> {
@@ -745,15 +761,96 @@ struct Mapper<'a> {
     owner: Option<DomRef>,
     /// The granter's frame `granter_frame` last resolved (pinned on map).
     granted_gfn: Option<u64>,
+    /// Unmaps: where their TLB maintenance and released pins wait.
+    batch: Option<&'a mut UnmapBatch>,
 }
 
 impl<'a> Mapper<'a> {
     fn local(dom: &'a Domain) -> Self {
-        Mapper { mapper: dom, granter: dom, owner: None, granted_gfn: None }
+        Mapper { mapper: dom, granter: dom, owner: None, granted_gfn: None, batch: None }
     }
 
     fn cross(mapper: &'a Domain, granter: &'a DomRef) -> Self {
-        Mapper { mapper, granter, owner: Some(granter.clone()), granted_gfn: None }
+        Mapper { mapper, granter, owner: Some(granter.clone()), granted_gfn: None, batch: None }
+    }
+
+    fn batched(mut self, batch: &'a mut UnmapBatch) -> Self {
+        self.batch = Some(batch);
+        self
+    }
+}
+
+/// The unmaps of one `GNTTABOP_unmap_grant_ref` call, as Xen's
+/// `gnttab_flush_tlb`: the caller's stage-2 TLB entries of unmapped pages
+/// are invalidated once for up to [`UnmapBatch::MAX`] of them rather than
+/// page by page, and what kept each foreign frame alive and pinned (its
+/// `ForeignMap`) is dropped only after that flush, so no CPU can still reach
+/// a frame through a stale entry once it may be freed or reused.
+struct UnmapBatch {
+    tables: Tables,
+    /// A leaf was removed and its TLB entries may still be cached.
+    stale: bool,
+    released: Vec<ForeignMap>,
+}
+
+impl UnmapBatch {
+    /// Unmaps between two flushes.
+    const MAX: usize = 64;
+
+    fn new(dom: &Domain) -> Self {
+        UnmapBatch { tables: Tables::of(dom), stale: false, released: Vec::new() }
+    }
+
+    fn full(&self) -> bool {
+        self.released.len() >= Self::MAX
+    }
+
+    /// Invalidate what is stale, then let the released frames go.
+    fn flush(&mut self) {
+        if core::mem::take(&mut self.stale) {
+            self.tables.flush_all();
+        }
+        self.released.clear();
+    }
+}
+
+impl Drop for UnmapBatch {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+/// Stage-2 tables of the caller with the invalidation of removed 4 KiB
+/// leaves left to an [`UnmapBatch`]; anything else (a block split, a table
+/// freed) is invalidated at once, as break-before-make needs.
+struct DeferredTables<'a> {
+    inner: Tables,
+    stale: &'a mut bool,
+}
+
+impl TableMemory for DeferredTables<'_> {
+    fn alloc_zeroed(&mut self, pages: usize) -> Option<u64> {
+        self.inner.alloc_zeroed(pages)
+    }
+
+    fn read_entry(&self, table_pa: u64, index: usize) -> u64 {
+        self.inner.read_entry(table_pa, index)
+    }
+
+    fn write_entry(&mut self, table_pa: u64, index: usize, value: u64) {
+        self.inner.write_entry(table_pa, index, value)
+    }
+
+    fn free(&mut self, pa: u64, pages: usize) {
+        self.inner.free(pa, pages)
+    }
+
+    fn tlb_invalidate(&mut self, ipa: u64, size: u64) {
+        if size == 4096 {
+            *self.stale = true;
+        } else {
+            self.inner.tlb_invalidate(ipa, size)
+        }
     }
 }
 
@@ -785,9 +882,19 @@ impl GrantMapper for Mapper<'_> {
 
     fn unmap_host(&mut self, host_gfn: u64, _pa: u64) -> Result<(), i16> {
         let mut f = self.mapper.foreign.lock();
-        s2_unmap(self.mapper, host_gfn).map_err(|_| GNTST_general_error)?;
-        if self.owner.is_some() {
-            f.remove(&host_gfn);
+        match self.batch.as_deref_mut() {
+            Some(b) => {
+                s2_unmap_deferred(self.mapper, host_gfn, &mut b.stale).map_err(|_| GNTST_general_error)?;
+                if self.owner.is_some() {
+                    b.released.extend(f.remove(&host_gfn));
+                }
+            }
+            None => {
+                s2_unmap(self.mapper, host_gfn).map_err(|_| GNTST_general_error)?;
+                if self.owner.is_some() {
+                    f.remove(&host_gfn);
+                }
+            }
         }
         Ok(())
     }
@@ -825,7 +932,7 @@ fn map_one(dom: &Domain, op: &mut GnttabMapGrantRef) {
     }
 }
 
-fn unmap_one(dom: &Domain, op: &mut GnttabUnmapGrantRef) {
+fn unmap_one(dom: &Domain, op: &mut GnttabUnmapGrantRef, batch: &mut UnmapBatch) {
     let target = dom.xen.grant.lock().maptrack.target(op.handle);
     let granter = match target {
         grant::HandleTarget::Granter(id) if id != dom.id => domain::get_any(id),
@@ -834,14 +941,17 @@ fn unmap_one(dom: &Domain, op: &mut GnttabUnmapGrantRef) {
     match granter {
         Some(g) => {
             let (mut m, mut t) = lock_pair(dom, &g);
-            let mut b = Mapper::cross(dom, &g);
+            let mut b = Mapper::cross(dom, &g).batched(batch);
             grant::unmap_grant_ref(&mut m.maptrack, Some(&mut t.table), op, &mut b);
         }
         None => {
             let mut g = dom.xen.grant.lock();
             let (mt, table) = g.split();
-            grant::unmap_grant_ref(mt, Some(table), op, &mut Mapper::local(dom));
+            grant::unmap_grant_ref(mt, Some(table), op, &mut Mapper::local(dom).batched(batch));
         }
+    }
+    if batch.full() {
+        batch.flush();
     }
 }
 
@@ -901,20 +1011,56 @@ impl CopyEnv for Copier<'_> {
     }
 }
 
+/// Run `f` on each of the `count` elements of the guest array at `uop`,
+/// in order, writing each back. The array is read and written back a chunk
+/// (up to [`EACH_CHUNK`] bytes) at a time, so a batch costs one guest
+/// page-table walk per page rather than two per element; a chunk that cannot
+/// be read whole is done element by element, so an unreadable element ends
+/// the call where Xen's would (`-EFAULT`, the ones before it done). An array
+/// the guest may read but not write fails `-EFAULT` as on Xen, after the
+/// whole chunk rather than its first element.
 fn each<T: FromBytes + IntoBytes + KnownLayout + Immutable>(ctx: &Ctx, uop: u64, count: u64, mut f: impl FnMut(&mut T)) -> R {
     if count > MAX_BATCH {
         return Err(EINVAL);
     }
-    let size = core::mem::size_of::<T>() as u64;
-    for i in 0..count {
-        ctx.spend(1)?;
-        let va = uop.wrapping_add(i * size);
-        let mut op: T = ctx.read(va)?;
-        f(&mut op);
-        ctx.write(va, &op)?;
+    let size = core::mem::size_of::<T>();
+    let per = (EACH_CHUNK / size.max(1)).max(1) as u64;
+    let mut buf = [0u8; EACH_CHUNK];
+    let mut i = 0u64;
+    while i < count {
+        // Never more than the trap's budget still allows (-E2BIG after it).
+        let n = per.min(count - i).min(u64::from(ctx.budget.get()));
+        if n == 0 {
+            return Err(E2BIG);
+        }
+        let va = uop.wrapping_add(i * size as u64);
+        let bytes = &mut buf[..n as usize * size];
+        if ctx.read_bytes(va, bytes).is_err() {
+            for j in 0..n {
+                ctx.spend(1)?;
+                let va = uop.wrapping_add((i + j) * size as u64);
+                let mut op: T = ctx.read(va)?;
+                f(&mut op);
+                ctx.write(va, &op)?;
+            }
+        } else {
+            ctx.spend(n as u32)?;
+            for el in bytes.chunks_exact_mut(size) {
+                let Ok(mut op) = T::read_from_bytes(el) else {
+                    return Err(EFAULT); // sizes match: unreachable
+                };
+                f(&mut op);
+                el.copy_from_slice(op.as_bytes());
+            }
+            ctx.write_bytes(va, bytes)?;
+        }
+        i += n;
     }
     Ok(0)
 }
+
+/// Bytes of a guest array [`each`] handles per read and write-back.
+const EACH_CHUNK: usize = 1024;
 
 /// The domain a grant-table query or setup names, as a `GNTST_*` refusal:
 /// `bad_domain` if it does not exist, `permission_denied` if the caller may
@@ -1003,7 +1149,12 @@ fn grant_table_op(ctx: &Ctx, cmd: u64, uop: u64, count: u64) -> R {
             ctx.write(uop, &v).map(|_| 0)
         }
         GNTTABOP_map_grant_ref => each(ctx, uop, count, |op: &mut GnttabMapGrantRef| map_one(dom, op)),
-        GNTTABOP_unmap_grant_ref => each(ctx, uop, count, |op: &mut GnttabUnmapGrantRef| unmap_one(dom, op)),
+        GNTTABOP_unmap_grant_ref => {
+            // Flushed every UnmapBatch::MAX unmaps and when dropped (also
+            // when a bad element ends the call early).
+            let mut batch = UnmapBatch::new(dom);
+            each(ctx, uop, count, |op: &mut GnttabUnmapGrantRef| unmap_one(dom, op, &mut batch))
+        }
         GNTTABOP_copy => each(ctx, uop, count, |op: &mut GnttabCopy| {
             grant::grant_copy(&mut Copier::new(dom), me, op);
         }),
